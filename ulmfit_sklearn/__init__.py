@@ -1,0 +1,7 @@
+"""ULMFiT (Howard & Ruder 2018) as scikit-learn estimators, trained through skorch."""
+
+__version__ = "0.1.0"
+
+from .classifier import ULMFiTClassifier  # noqa: E402
+
+__all__ = ["ULMFiTClassifier", "__version__"]

@@ -1,0 +1,283 @@
+"""What every ULMFiT estimator shares: parameters, input checks, the encoder, the
+LM fine-tuning stage (with its cache) and the classifier-stage net."""
+
+import numbers
+import os
+import warnings
+from contextlib import contextmanager
+
+import joblib
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, check_memory
+
+from . import __version__
+from .encoders import Encoder, load_encoder, lm_state_dict, random_encoder
+from .modules import CLAS_DROPOUT, LM_DROPOUT, SequenceClassifier, scaled_dropout
+from .text import encode_texts
+from .training.batching import DocumentDataset, TokenStream
+from .training.stages import make_classifier_net, make_lm_net
+
+AUTO = "auto"
+
+
+def validate_texts(X, name="X"):
+    """Return X as a list of str, or raise a clear error (as CountVectorizer does)."""
+    if isinstance(X, (str, bytes)):
+        raise ValueError(
+            f"Iterable over raw text documents expected, {type(X).__name__} object received.")
+    if hasattr(X, "ndim") and getattr(X, "ndim") != 1:
+        if not (getattr(X, "ndim") == 2 and X.shape[1] == 1):
+            raise ValueError(f"{name} must be a 1-D sequence of strings, got shape {X.shape}")
+        X = np.asarray(X).ravel()
+    try:
+        texts = list(X)
+    except TypeError:
+        raise TypeError(f"{name} must be an iterable of strings, got {type(X).__name__}") from None
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise ValueError(
+                f"{name} must contain only strings; item {i} is {type(t).__name__} ({t!r:.50})")
+    return texts
+
+
+def _has_nan(y):
+    if y.dtype.kind == "f":
+        return bool(np.isnan(y).any())
+    if y.dtype.kind == "O":
+        return any(v is None or (isinstance(v, float) and np.isnan(v)) for v in y)
+    return False
+
+
+@contextmanager
+def seeded(seed, device):
+    """Seed torch for a fit without touching the caller's global generators."""
+    devices = [torch.device(device).index or 0] if str(device).startswith("cuda") else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def finetune_language_model(encoder, docs, *, epochs, lr, lr_decay, drop_mult, bptt, batch_size,
+                            cut_frac, ratio, seed, device, autocast, verbose):
+    """Stage 2: fine-tune the encoder's language model on ``docs`` (token ids).
+
+    Returns the fine-tuned state dict (fp32, CPU) and the skorch history.
+    """
+    lm = encoder.build_module(**scaled_dropout(LM_DROPOUT, drop_mult))
+    stream = TokenStream(docs)
+    if batch_size == AUTO:  # at least ~25 windows per epoch on small data
+        batch_size = int(min(32, max(4, len(stream) // (bptt * 25))))
+    with seeded(seed, device):
+        net = make_lm_net(lm, stream, epochs=epochs, lr=lr, lr_decay=lr_decay,
+                          batch_size=batch_size, bptt=bptt, cut_frac=cut_frac, ratio=ratio,
+                          seed=seed, device=device, autocast=autocast, verbose=verbose)
+        net.fit(stream, None)
+    return lm_state_dict(net.module_), net.history.to_list()
+
+
+def _cached_finetune(texts, encoder_key, lm_params, seed, version, *, encoder, docs, device, verbose):
+    """The memory-cached entry of stage 2; the cache key is every argument but the
+    keyword-only ones (texts, encoder checksum, lm_ parameters, seed, version)."""
+    return finetune_language_model(encoder, docs, seed=seed, device=device, verbose=verbose,
+                                   **lm_params)
+
+
+class ULMFiTBase(BaseEstimator):
+    """Shared machinery of the ULMFiT estimators (not for direct use)."""
+
+    _parameter_constraints = {
+        "pretrained": [str, os.PathLike, Encoder, None],
+        "lm_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
+        "lm_lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "lm_drop_mult": [Interval(numbers.Real, 0, None, closed="left")],
+        "lm_bptt": [Interval(numbers.Integral, 2, None, closed="left")],
+        "lm_batch_size": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({AUTO})],
+        "unfreeze_epochs": ["array-like", None],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "lr_decay": [Interval(numbers.Real, 1, None, closed="left")],
+        "stlr_cut_frac": [Interval(numbers.Real, 0, 1, closed="right")],
+        "stlr_ratio": [Interval(numbers.Real, 1, None, closed="left")],
+        "stlr": ["boolean"],
+        "drop_mult": [Interval(numbers.Real, 0, None, closed="left")],
+        "bptt": [Interval(numbers.Integral, 2, None, closed="left")],
+        "max_len": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 2, None, closed="left"), StrOptions({AUTO})],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither"), None],
+        "device": [StrOptions({"auto", "cpu", "cuda"}), str],
+        "autocast": ["boolean"],
+        "memory": [None, str, os.PathLike, joblib.Memory],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    # ------------------------------------------------------------------ params
+    def _check_params(self):
+        self._validate_params()
+        if self.unfreeze_epochs is not None:
+            epochs = np.asarray(self.unfreeze_epochs)
+            if epochs.ndim != 1 or len(epochs) == 0 or epochs.dtype.kind not in "iu" or (epochs < 0).any():
+                raise ValueError("unfreeze_epochs must be a non-empty sequence of non-negative "
+                                 f"ints, got {self.unfreeze_epochs!r}")
+            if epochs.sum() == 0:
+                raise ValueError("unfreeze_epochs must train at least one epoch")
+
+    def _stage_epochs(self, encoder):
+        """The gradual-unfreezing schedule: given, or the paper's for this depth."""
+        n_groups = encoder.config["n_layers"]
+        if self.unfreeze_epochs is None:
+            return [1] * n_groups + [2]
+        epochs = [int(e) for e in self.unfreeze_epochs]
+        if len(epochs) > n_groups + 1:
+            raise ValueError(
+                f"unfreeze_epochs has {len(epochs)} stages, but this encoder has {n_groups} "
+                f"layer groups, so at most {n_groups + 1} stages (head first, then one more "
+                "group per stage)")
+        return epochs
+
+    def _device(self):
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return self.device
+
+    def _seed(self):
+        if isinstance(self.random_state, numbers.Integral):
+            return int(self.random_state)
+        return int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+
+    # ------------------------------------------------------------------ data
+    def _texts(self, X, reset):
+        texts = validate_texts(X)
+        if reset and len(texts) == 0:
+            raise ValueError("X is empty: fit needs at least one document")
+        return texts
+
+    def _targets(self, y, n):
+        if y is None:
+            raise ValueError("y is required: this estimator is supervised")
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.ravel()
+        if y.ndim != 1:
+            raise ValueError(f"y must be 1-D, got shape {y.shape}")
+        if len(y) != n:
+            raise ValueError(f"X and y have different lengths: {n} documents, {len(y)} targets")
+        if _has_nan(y):
+            raise ValueError("y contains NaN or None")
+        return y
+
+    def _labeled_mask(self, y):
+        if self.unlabeled_label is None:
+            return np.ones(len(y), dtype=bool)
+        return np.asarray([not _equal(v, self.unlabeled_label) for v in y], dtype=bool)
+
+    # ------------------------------------------------------------------ encoder
+    def _load_encoder(self, seed):
+        """The encoder to start from, and a key that identifies it for the cache."""
+        if self.pretrained is None:
+            base = load_encoder("default")
+            shape = {k: base.config[k] for k in ("emb_size", "hidden_size", "n_layers")}
+            enc = random_encoder(base.tokenizer, seed=seed, **shape)
+            return enc, f"random:{base.sha256}:{seed}"
+        enc = load_encoder(self.pretrained)
+        return enc, enc.sha256
+
+    def _lm_params(self):
+        return dict(epochs=self.lm_epochs, lr=self.lm_lr, lr_decay=self.lr_decay,
+                    drop_mult=self.lm_drop_mult, bptt=self.lm_bptt, batch_size=self.lm_batch_size,
+                    cut_frac=self.stlr_cut_frac, ratio=self.stlr_ratio, autocast=self.autocast)
+
+    def _finetune(self, encoder, encoder_key, texts, docs, seed, device):
+        """Stage 2, through the ``memory`` cache when one is given."""
+        if self.lm_epochs == 0:
+            return dict(encoder.state_dict), []
+        memory = check_memory(self.memory)
+        cacheable = memory.location is not None
+        if cacheable and not isinstance(self.random_state, numbers.Integral):
+            warnings.warn("memory is set but random_state is not an int: the fine-tuned "
+                          "language model is not cached", UserWarning, stacklevel=3)
+            cacheable = False
+        if cacheable and encoder_key is None:
+            warnings.warn("memory is set but the encoder has no checksum (unsaved): the "
+                          "fine-tuned language model is not cached", UserWarning, stacklevel=3)
+            cacheable = False
+        fn = _cached_finetune
+        if cacheable:
+            fn = memory.cache(_cached_finetune, ignore=["encoder", "docs", "device", "verbose"])
+        return fn(texts, encoder_key, self._lm_params(), seed, __version__,
+                  encoder=encoder, docs=docs, device=device, verbose=self.verbose)
+
+    def _batch_size(self, n):
+        if self.batch_size == AUTO:
+            return int(min(32, max(8, n // 25)))
+        return int(self.batch_size)
+
+    # ------------------------------------------------------------------ stages
+    def _fit_ulmfit(self, texts, labeled, y, n_out, criterion, criterion_kwargs=None, stratify=True):
+        """Run stages 2 and 3.
+
+        All ``texts`` feed stage 2; those where ``labeled`` is True, with targets
+        ``y`` (one per labeled text), feed stage 3.
+        """
+        seed = self._seed()
+        device = self._device()
+        encoder, key = self._load_encoder(seed)
+        stage_epochs = self._stage_epochs(encoder)
+        tokenizer = encoder.tokenizer
+        docs = encode_texts(tokenizer, texts)
+        lm_state, lm_history = self._finetune(encoder, key, texts, docs, seed, device)
+
+        lab_docs = [d for d, m in zip(docs, labeled) if m]
+        lm = encoder.build_module()
+        lm.load_state_dict(dict(lm_state, **{"decoder.weight": lm_state["encoder.encoder.weight"]}))
+        awd = lm.encoder
+        awd.set_dropout(**scaled_dropout(CLAS_DROPOUT, self.drop_mult))
+        ps = (CLAS_DROPOUT["output"] * self.drop_mult, 0.1 * self.drop_mult)
+        with seeded(seed, device):
+            module = SequenceClassifier(awd, n_out, bptt=self.bptt, max_len=self.max_len,
+                                        ps=tuple(min(p, 0.99) for p in ps))
+            net = make_classifier_net(
+                module, n_train=len(lab_docs), stage_epochs=stage_epochs, lr=self.lr,
+                lr_decay=self.lr_decay, batch_size=self._batch_size(len(lab_docs)),
+                cut_frac=self.stlr_cut_frac, ratio=self.stlr_ratio, constant_lr=not self.stlr,
+                criterion=criterion, criterion_kwargs=criterion_kwargs, seed=seed, device=device,
+                autocast=self.autocast, validation_fraction=self.validation_fraction,
+                stratify=y if stratify else None, pad_idx=tokenizer.pad_id, verbose=self.verbose)
+            net.fit(DocumentDataset(lab_docs, y), y)
+        self.history_ = {"lm": lm_history, "classifier": net.history.to_list()}
+        net.trim_for_prediction()
+        self.net_ = net
+        self.tokenizer_ = tokenizer
+        self.encoder_sha256_ = key
+        return self
+
+    def _forward(self, X):
+        """Raw outputs (logits) of the fitted net, in input order, as numpy."""
+        check_is_fitted(self, "net_")
+        texts = validate_texts(X)
+        if not texts:
+            return np.zeros((0, self.n_outputs_), dtype=np.float32)
+        docs = encode_texts(self.tokenizer_, texts)
+        order = np.argsort([-len(d) for d in docs], kind="stable")  # similar lengths batch together
+        with torch.inference_mode():
+            out = self.net_.forward(DocumentDataset([docs[i] for i in order])).float().numpy()
+        result = np.empty_like(out)
+        result[order] = out
+        return result
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        tags.non_deterministic = False
+        return tags
+
+
+def _equal(a, b):
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,279 @@
+"""AWD-LSTM and the ULMFiT heads, as plain torch modules.
+
+Merity et al. (2017) regularise an LSTM language model with five kinds of dropout;
+Howard & Ruder (2018) put a concat-pooling classifier on top of it.  These modules
+hold no recurrent state between calls: the state goes in and comes back out, so a
+fitted model can be called from several threads.  No scikit-learn or skorch here.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+#: fastai's dropout probabilities for the language model and the classifier;
+#: the estimators scale them with ``drop_mult``.
+LM_DROPOUT = {"embed": 0.02, "input": 0.25, "weight": 0.2, "hidden": 0.15, "output": 0.1}
+CLAS_DROPOUT = {"embed": 0.05, "input": 0.4, "weight": 0.5, "hidden": 0.3, "output": 0.4}
+
+
+def scaled_dropout(base, mult):
+    """The dropout dict ``base`` with every probability multiplied by ``mult``."""
+    return {k: min(v * mult, 0.99) for k, v in base.items()}
+
+
+class LockedDropout(nn.Module):
+    """Variational dropout: one mask per sequence, shared over time steps.
+
+    Input is ``(batch, time, features)``.
+    """
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        mask = x.new_empty(x.size(0), 1, x.size(2)).bernoulli_(1 - self.p) / (1 - self.p)
+        return x * mask
+
+
+def embedding_dropout(emb, words, p, training):
+    """Look ``words`` up in ``emb``, dropping whole words (matrix rows) in training."""
+    weight = emb.weight
+    if training and p > 0:
+        mask = weight.new_empty(weight.size(0), 1).bernoulli_(1 - p) / (1 - p)
+        weight = weight * mask
+    return F.embedding(words, weight, emb.padding_idx)
+
+
+class WeightDropLSTM(nn.Module):
+    """One ``nn.LSTM`` layer with DropConnect on its hidden-to-hidden matrix.
+
+    The dropped matrix is passed through :func:`torch.func.functional_call`, so
+    the parameters themselves are never overwritten and the fast fused LSTM kernel
+    (oneDNN on CPU, cuDNN on GPU) still runs.
+    """
+
+    def __init__(self, input_size, hidden_size, weight_p=0.0):
+        super().__init__()
+        self.lstm = nn.LSTM(input_size, hidden_size, batch_first=True)
+        self.weight_p = weight_p
+
+    def forward(self, x, state):
+        if self.training and self.weight_p > 0:
+            w = F.dropout(self.lstm.weight_hh_l0, self.weight_p, training=True)
+            return functional_call(self.lstm, {"weight_hh_l0": w}, (x, state), strict=False)
+        return self.lstm(x, state)
+
+
+class AWDLSTM(nn.Module):
+    """AWD-LSTM encoder (Merity et al. 2017) in fastai's layout.
+
+    Parameters
+    ----------
+    vocab_size, emb_size, hidden_size, n_layers : int
+        Sizes; the last layer's output has ``emb_size`` features so that a decoder
+        can be tied to the embedding.
+    pad_idx : int
+        Id of the padding token.
+    embed_p, input_p, weight_p, hidden_p : float
+        Embedding (whole words), input (locked), weight (DropConnect) and hidden
+        (locked, between layers) dropout.
+    """
+
+    def __init__(self, vocab_size, emb_size, hidden_size, n_layers, pad_idx=1,
+                 embed_p=0.0, input_p=0.0, weight_p=0.0, hidden_p=0.0):
+        super().__init__()
+        self.emb_size, self.hidden_size, self.n_layers = emb_size, hidden_size, n_layers
+        self.encoder = nn.Embedding(vocab_size, emb_size, padding_idx=pad_idx)
+        self.embed_p = embed_p
+        self.input_dp = LockedDropout(input_p)
+        sizes = [emb_size] + [hidden_size] * (n_layers - 1) + [emb_size]
+        self.rnns = nn.ModuleList(
+            WeightDropLSTM(sizes[i], sizes[i + 1], weight_p) for i in range(n_layers)
+        )
+        self.hidden_dps = nn.ModuleList(LockedDropout(hidden_p) for _ in range(n_layers - 1))
+        nn.init.uniform_(self.encoder.weight, -0.1, 0.1)
+
+    def set_dropout(self, embed=0.0, input=0.0, weight=0.0, hidden=0.0, **_):
+        """Change the dropout probabilities (e.g. between LM and classifier)."""
+        self.embed_p, self.input_dp.p = embed, input
+        for rnn in self.rnns:
+            rnn.weight_p = weight
+        for dp in self.hidden_dps:
+            dp.p = hidden
+
+    def init_state(self, batch_size, device=None, dtype=None):
+        """A zero state: one ``(h, c)`` pair per layer."""
+        w = self.encoder.weight
+        kw = {"device": device or w.device, "dtype": dtype or w.dtype}
+        return [
+            (torch.zeros(1, batch_size, rnn.lstm.hidden_size, **kw),
+             torch.zeros(1, batch_size, rnn.lstm.hidden_size, **kw))
+            for rnn in self.rnns
+        ]
+
+    def forward(self, tokens, state=None):
+        """Encode ``tokens`` (batch, time) from ``state`` (None: zeros).
+
+        Returns the last layer's output (batch, time, emb_size), before any output
+        dropout, and the new state.
+        """
+        if state is None:
+            state = self.init_state(tokens.size(0))
+        x = self.input_dp(embedding_dropout(self.encoder, tokens, self.embed_p, self.training))
+        new_state = []
+        for i, (rnn, s) in enumerate(zip(self.rnns, state)):
+            x, s = rnn(x, s)
+            new_state.append(s)
+            if i < self.n_layers - 1:
+                x = self.hidden_dps[i](x)
+        return x, new_state
+
+    def layer_groups(self):
+        """Parameter-name prefixes of the layer groups, bottom up.
+
+        The embedding goes with the lowest LSTM layer, as in fastai.
+        """
+        groups = [["encoder.", "rnns.0."]] + [[f"rnns.{i}."] for i in range(1, self.n_layers)]
+        return groups
+
+
+def detach_state(state):
+    return [tuple(t.detach() for t in s) for s in state]
+
+
+class LanguageModel(nn.Module):
+    """AWD-LSTM with a decoder tied to its embedding.
+
+    ``forward(tokens, state)`` returns ``(logits, new_state, raw, dropped)`` where
+    ``raw`` and ``dropped`` are the last layer's output before and after output
+    dropout (for AR and TAR regularisation).
+    """
+
+    def __init__(self, encoder, output_p=0.1):
+        super().__init__()
+        self.encoder = encoder
+        self.output_dp = LockedDropout(output_p)
+        self.decoder = nn.Linear(encoder.emb_size, encoder.encoder.num_embeddings)
+        self.decoder.weight = encoder.encoder.weight
+        nn.init.zeros_(self.decoder.bias)
+
+    def forward(self, tokens, state=None):
+        raw, new_state = self.encoder(tokens, state)
+        dropped = self.output_dp(raw)
+        return self.decoder(dropped), new_state, raw, dropped
+
+
+def masked_concat_pool(outputs, mask):
+    """Concat pooling of one chunk's outputs, for combining across chunks.
+
+    Returns the chunk's (max, sum, count) over the positions where ``mask``
+    (batch, time) is True.
+    """
+    m = mask.unsqueeze(-1)
+    neg = torch.finfo(outputs.dtype).min
+    mx = outputs.masked_fill(~m, neg).max(dim=1).values
+    sm = (outputs * m).sum(dim=1)
+    return mx, sm, m.sum(dim=1)
+
+
+def bpt3c_pool(encoder, tokens, lengths, bptt, max_len):
+    """Backpropagation through time for text classification (BPT3C).
+
+    Reads ``tokens`` (batch, time; right-padded; rows sorted by length, longest
+    first) in chunks of ``bptt`` tokens, carrying the LSTM state across chunks.
+    Chunks that lie wholly before a document's last ``max_len`` tokens only carry
+    the state: they run without gradient.  Returns the concat pooling
+    ``[last, max, mean]`` (batch, 3 * emb_size) over each document's last
+    ``max_len`` tokens, with padding masked out.
+    """
+    batch, total = tokens.shape
+    lengths = lengths.to(tokens.device)
+    if batch > 1 and bool((lengths[1:] > lengths[:-1]).any()):
+        raise ValueError("rows must be sorted by length, longest first")
+    lengths = lengths.clamp(min=1)
+    starts = (lengths - max_len).clamp(min=0)
+    pos = torch.arange(total, device=tokens.device)
+    state = encoder.init_state(batch)
+    d = encoder.emb_size
+    last = mx = sm = cnt = None
+    for start in range(0, int(lengths.max()), bptt):
+        n = int((lengths > start).sum())  # rows still going on in this chunk
+        chunk = tokens[:n, start:start + bptt]
+        p = pos[start:start + chunk.size(1)]
+        needs_grad = bool((starts[:n] < start + chunk.size(1)).any())
+        with torch.set_grad_enabled(needs_grad and torch.is_grad_enabled()):
+            # rows are sorted longest first, so the state of the n going rows is a prefix
+            out, state = encoder(chunk, [(h[:, :n], c[:, :n]) for h, c in state])
+        if not needs_grad:
+            continue
+        mask = (p[None, :] >= starts[:n, None]) & (p[None, :] < lengths[:n, None])
+        cmx, csm, ccnt = masked_concat_pool(out.float(), mask)
+        if mx is None:
+            mx = torch.full((batch, d), torch.finfo(cmx.dtype).min, device=tokens.device)
+            sm = torch.zeros(batch, d, device=tokens.device)
+            cnt = torch.zeros(batch, 1, device=tokens.device)
+            last = torch.zeros(batch, d, device=tokens.device)
+        pad = (0, 0, 0, batch - n)
+        mx = torch.maximum(mx, F.pad(cmx, pad, value=torch.finfo(cmx.dtype).min))
+        sm = sm + F.pad(csm, pad)
+        cnt = cnt + F.pad(ccnt.to(cnt.dtype), pad)
+        # rows whose last token is in this chunk take their last output from it
+        ends = (lengths[:n] - 1 - start)
+        here = (ends >= 0) & (ends < chunk.size(1))
+        idx = ends.clamp(0, chunk.size(1) - 1)
+        chunk_last = out.float()[torch.arange(n, device=tokens.device), idx]
+        last = torch.where(F.pad(here, (0, batch - n)).unsqueeze(1), F.pad(chunk_last, pad), last)
+    return torch.cat([last, mx, sm / cnt.clamp(min=1)], dim=1)
+
+
+class PoolingHead(nn.Module):
+    """fastai's classifier head: two blocks of batchnorm, dropout and linear.
+
+    ``in_features -> hidden (ReLU) -> n_out``; dropout ``ps[0]`` and ``ps[1]``.
+    A batch of one document in training mode uses the running statistics, so it
+    never breaks batchnorm.
+    """
+
+    def __init__(self, in_features, n_out, hidden=50, ps=(0.4, 0.1)):
+        super().__init__()
+        self.bn1, self.dp1 = nn.BatchNorm1d(in_features), nn.Dropout(ps[0])
+        self.lin1 = nn.Linear(in_features, hidden)
+        self.bn2, self.dp2 = nn.BatchNorm1d(hidden), nn.Dropout(ps[1])
+        self.lin2 = nn.Linear(hidden, n_out)
+
+    def set_dropout(self, ps):
+        self.dp1.p, self.dp2.p = ps
+
+    @staticmethod
+    def _bn(bn, x):
+        if bn.training and x.size(0) == 1:
+            return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias,
+                                training=False, eps=bn.eps)
+        return bn(x)
+
+    def forward(self, x):
+        x = F.relu(self.lin1(self.dp1(self._bn(self.bn1, x))))
+        return self.lin2(self.dp2(self._bn(self.bn2, x)))
+
+
+class SequenceClassifier(nn.Module):
+    """AWD-LSTM encoder read by BPT3C, concat pooling and a :class:`PoolingHead`.
+
+    ``forward(tokens, lengths)`` returns one row of scores (logits) per document.
+    """
+
+    def __init__(self, encoder, n_out, bptt=72, max_len=1440, hidden=50, ps=(0.4, 0.1)):
+        super().__init__()
+        self.encoder = encoder
+        self.bptt, self.max_len = bptt, max_len
+        self.head = PoolingHead(3 * encoder.emb_size, n_out, hidden, ps)
+
+    def features(self, tokens, lengths):
+        return bpt3c_pool(self.encoder, tokens, lengths, self.bptt, self.max_len)
+
+    def forward(self, tokens, lengths):
+        return self.head(self.features(tokens, lengths).float())

@@ -1,0 +1,297 @@
+"""Text rules and tokenizers.
+
+The rules are small pure functions in the spirit of fastai's ``fastai/text/core.py``:
+they clean raw text and mark case and repetition with special tokens, so that the
+vocabulary can stay lower-case.  A tokenizer turns the ruled text into token ids;
+two kinds share one interface:
+
+* :class:`SentencePieceTokenizer`: subword units (a unigram SentencePiece model);
+* :class:`WordTokenizer`: a word vocabulary (as fastai's WT103 model uses).
+
+Tokenizers belong to an encoder (see :mod:`ulmfit_sklearn.encoders`): they are
+saved into and loaded from the encoder's folder.  This module imports neither torch
+nor scikit-learn.
+"""
+
+import html
+import re
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+UNK, PAD, BOS, EOS, FLD = "xxunk", "xxpad", "xxbos", "xxeos", "xxfld"
+TK_REP, TK_WREP, TK_UP, TK_MAJ = "xxrep", "xxwrep", "xxup", "xxmaj"
+#: The special tokens, in the order that gives their ids in a word vocabulary.
+SPECIAL_TOKENS = (UNK, PAD, BOS, EOS, FLD, TK_REP, TK_WREP, TK_UP, TK_MAJ)
+
+# ---------------------------------------------------------------------------
+# Pre-rules: on the raw string
+# ---------------------------------------------------------------------------
+_re_br = re.compile(r"<\s*br\s*/?>", re.IGNORECASE)
+_re_tag = re.compile(r"</?[a-zA-Z][^<>]{0,200}>")
+_re_spec = re.compile(r"([/#\\])")
+_re_space = re.compile(r"\s{2,}")
+_re_char_rep = re.compile(r"(\S)(\1{3,})")
+_re_word_rep = re.compile(r"(?:\s|^)(\S+)((?:\s+\1){3,})(?=\s|$)")
+
+
+def fix_html(text):
+    """Undo HTML escapes and line-break tags, drop other tags, normalise quirks."""
+    text = _re_br.sub("\n", text)
+    text = html.unescape(text)
+    text = _re_tag.sub(" ", text)
+    return (
+        text.replace("\xa0", " ")
+        .replace("\u200b", "")
+        .replace(" @.@ ", ".")
+        .replace(" @,@ ", ",")
+        .replace(" @-@ ", "-")
+    )
+
+
+def spec_add_spaces(text):
+    """Put spaces around ``/``, ``#`` and ``\\``."""
+    return _re_spec.sub(r" \1 ", text)
+
+
+def replace_rep(text):
+    """Replace four or more repeated characters: ``cccc`` -> ``xxrep 4 c``."""
+
+    def _sub(m):
+        char, rep = m.groups()
+        return f" {TK_REP} {len(rep) + 1} {char} "
+
+    return _re_char_rep.sub(_sub, text)
+
+
+def replace_wrep(text):
+    """Replace a word repeated four or more times: ``w w w w`` -> ``xxwrep 4 w``."""
+
+    def _sub(m):
+        word, rep = m.groups()
+        return f" {TK_WREP} {len(rep.split()) + 1} {word} "
+
+    return _re_word_rep.sub(_sub, text)
+
+
+def rm_useless_spaces(text):
+    """Collapse runs of white space into one space."""
+    return _re_space.sub(" ", text)
+
+
+# ---------------------------------------------------------------------------
+# Post-rules: on a list of words
+# ---------------------------------------------------------------------------
+def replace_all_caps(words):
+    """Lower-case ALL-CAPS words (longer than one letter) after an ``xxup`` mark."""
+    out = []
+    for w in words:
+        if w.isupper() and len(w) > 1 and w.isalpha():
+            out += [TK_UP, w.lower()]
+        else:
+            out.append(w)
+    return out
+
+
+def replace_maj(words):
+    """Lower-case Capitalised words after an ``xxmaj`` mark."""
+    out = []
+    for w in words:
+        if len(w) >= 1 and w[0].isupper() and (len(w) == 1 or w[1:].islower()):
+            out.append(TK_MAJ)
+        out.append(w.lower())
+    return out
+
+
+_re_words = re.compile(r"xx\w+|n't\b|'\w+|\w+(?=n't\b)|\w+|[^\w\s]", re.UNICODE)
+
+
+def split_words(text):
+    """Split ruled text into words and punctuation (English contractions apart)."""
+    return _re_words.findall(text)
+
+
+PRE_RULES = (fix_html, replace_rep, replace_wrep, spec_add_spaces, rm_useless_spaces)
+POST_RULES = (replace_all_caps, replace_maj)
+
+
+def apply_rules(text):
+    """Apply fastai's default rules to one document; return its list of words.
+
+    The list starts with ``xxbos``.  Case is moved into ``xxmaj``/``xxup`` marks, so
+    every word is lower-case (special tokens aside).
+    """
+    for rule in PRE_RULES:
+        text = rule(text)
+    words = split_words(text.strip())
+    for rule in POST_RULES:
+        words = rule(words)
+    return [BOS] + words
+
+
+def ruled_text(text):
+    """The document after the rules, as one space-joined string."""
+    return " ".join(apply_rules(text))
+
+
+# ---------------------------------------------------------------------------
+# Tokenizers
+# ---------------------------------------------------------------------------
+class WordTokenizer:
+    """Token ids from a word vocabulary (unknown words map to ``xxunk``).
+
+    Parameters
+    ----------
+    itos : sequence of str
+        The vocabulary; ``itos[i]`` is the word of id ``i``.  It must hold the
+        special tokens.
+    """
+
+    kind = "word"
+    filename = "vocab.txt"
+
+    def __init__(self, itos):
+        self.itos = list(itos)
+        missing = [t for t in SPECIAL_TOKENS if t not in self.itos]
+        if missing:
+            raise ValueError(f"the vocabulary lacks the special tokens {missing}")
+        if len(set(self.itos)) != len(self.itos):
+            raise ValueError("the vocabulary has duplicate entries")
+        self.stoi = {w: i for i, w in enumerate(self.itos)}
+
+    @classmethod
+    def train(cls, texts, max_vocab=30000, min_freq=2):
+        """Build a vocabulary from texts (after the rules), most frequent words first."""
+        counts = Counter(w for t in texts for w in apply_rules(t))
+        words = [w for w, c in counts.most_common() if c >= min_freq and w not in SPECIAL_TOKENS]
+        return cls(list(SPECIAL_TOKENS) + words[: max(0, max_vocab - len(SPECIAL_TOKENS))])
+
+    @property
+    def vocab_size(self):
+        return len(self.itos)
+
+    @property
+    def pad_id(self):
+        return self.stoi[PAD]
+
+    def encode_words(self, words):
+        unk = self.stoi[UNK]
+        return np.fromiter((self.stoi.get(w, unk) for w in words), dtype=np.int32, count=len(words))
+
+    def encode(self, text):
+        """Token ids (int32 array) of one raw document."""
+        return self.encode_words(apply_rules(text))
+
+    def decode(self, ids):
+        return " ".join(self.itos[int(i)] for i in ids)
+
+    def save(self, folder):
+        path = Path(folder) / self.filename
+        path.write_text("\n".join(self.itos) + "\n", encoding="utf-8")
+        return path.name
+
+    @classmethod
+    def load(cls, path):
+        itos = Path(path).read_text(encoding="utf-8").split("\n")
+        if itos and itos[-1] == "":
+            itos.pop()
+        return cls(itos)
+
+
+class SentencePieceTokenizer:
+    """Token ids from a SentencePiece model applied to the ruled text.
+
+    The special tokens are user-defined symbols of the model, so ``xxmaj`` and
+    friends are single ids; ``xxunk`` and ``xxpad`` are its unknown and padding
+    pieces.  The instance pickles as the serialized model.
+
+    Parameters
+    ----------
+    model_proto : bytes
+        The serialized SentencePiece model.
+    """
+
+    kind = "sentencepiece"
+    filename = "tokenizer.model"
+
+    def __init__(self, model_proto):
+        import sentencepiece as spm
+
+        self.model_proto = bytes(model_proto)
+        self._sp = spm.SentencePieceProcessor(model_proto=self.model_proto)
+        for tok in SPECIAL_TOKENS:
+            if self._sp.piece_to_id(tok) == self._sp.unk_id() and tok != UNK:
+                raise ValueError(f"the SentencePiece model lacks the special token {tok!r}")
+
+    def __getstate__(self):
+        return {"model_proto": self.model_proto}
+
+    def __setstate__(self, state):
+        self.__init__(state["model_proto"])
+
+    @classmethod
+    def train(cls, texts, vocab_size=8000, max_sentence_length=20000, seed_sentences=None):
+        """Train a unigram model on texts (after the rules)."""
+        import io
+
+        import sentencepiece as spm
+
+        out = io.BytesIO()
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=(ruled_text(t) for t in texts),
+            model_writer=out,
+            model_type="unigram",
+            vocab_size=vocab_size,
+            character_coverage=0.9999,
+            unk_piece=UNK,
+            pad_piece=PAD,
+            unk_id=0,
+            pad_id=1,
+            bos_id=-1,
+            eos_id=-1,
+            user_defined_symbols=[t for t in SPECIAL_TOKENS if t not in (UNK, PAD)],
+            max_sentence_length=max_sentence_length,
+            input_sentence_size=seed_sentences or 0,
+            shuffle_input_sentence=True,
+            hard_vocab_limit=False,
+            num_threads=2,
+            minloglevel=2,
+        )
+        return cls(out.getvalue())
+
+    @property
+    def vocab_size(self):
+        return self._sp.get_piece_size()
+
+    @property
+    def pad_id(self):
+        return self._sp.pad_id()
+
+    @property
+    def itos(self):
+        return [self._sp.id_to_piece(i) for i in range(self.vocab_size)]
+
+    def encode(self, text):
+        """Token ids (int32 array) of one raw document."""
+        return np.asarray(self._sp.encode(ruled_text(text)), dtype=np.int32)
+
+    def decode(self, ids):
+        return self._sp.decode([int(i) for i in ids])
+
+    def save(self, folder):
+        path = Path(folder) / self.filename
+        path.write_bytes(self.model_proto)
+        return path.name
+
+    @classmethod
+    def load(cls, path):
+        return cls(Path(path).read_bytes())
+
+
+TOKENIZERS = {cls.kind: cls for cls in (WordTokenizer, SentencePieceTokenizer)}
+
+
+def encode_texts(tokenizer, texts):
+    """Token ids of each text, as a list of int32 arrays."""
+    return [tokenizer.encode(t) for t in texts]

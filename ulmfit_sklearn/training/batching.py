@@ -1,0 +1,194 @@
+"""Datasets and batch iterators for the two kinds of training.
+
+* Language modelling reads a continuous stream of token ids, cut into
+  ``batch_size`` rows and read in windows of variable length (``bptt`` most of
+  the time, ``bptt / 2`` one time in twenty, jittered), as in AWD-LSTM and fastai.
+* Classification reads documents, padded on the right, in batches of documents of
+  similar length ("sortish" in training, as fastai's SortishSampler).
+
+The iterators are what skorch calls ``iterator_train`` / ``iterator_valid``:
+``Iterator(dataset, batch_size=..., **kwargs)``, iterated once per epoch.  Their
+randomness comes from their own seeded numpy generator, never from global state.
+"""
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Subset
+
+
+class TokenStream(Dataset):
+    """A stream of token ids: documents concatenated, or one (memory-mapped) array.
+
+    Parameters
+    ----------
+    docs : list of int arrays, or a 1-D int array
+        Documents (each starting with ``xxbos``) or an already concatenated stream
+        (e.g. a ``numpy.memmap`` of a tokenized corpus).
+    """
+
+    def __init__(self, docs):
+        if isinstance(docs, np.ndarray) and docs.ndim == 1:
+            self.docs, self.array = None, docs
+        else:
+            self.docs, self.array = list(docs), None
+        self.n_tokens = len(self.array) if self.array is not None else int(sum(len(d) for d in self.docs))
+
+    def __len__(self):
+        return self.n_tokens
+
+    def __getitem__(self, i):
+        raise TypeError("a TokenStream is read through LMStreamBatches, not by index")
+
+    def stream(self, rng=None):
+        """The whole stream; documents are shuffled first when ``rng`` is given."""
+        if self.array is not None:
+            return self.array
+        docs = self.docs
+        if rng is not None and len(docs) > 1:
+            docs = [docs[i] for i in rng.permutation(len(docs))]
+        return np.concatenate(docs).astype(np.int64) if docs else np.zeros(0, np.int64)
+
+
+def bptt_lengths(total, bptt, rng=None):
+    """Window lengths covering ``total`` steps: variable if ``rng``, else fixed."""
+    out, pos = [], 0
+    while pos < total:
+        if rng is None:
+            n = bptt
+        else:
+            base = bptt if rng.random() < 0.95 else bptt / 2
+            n = max(5, int(rng.normal(base, 5)))
+        n = min(n, total - pos)
+        out.append(n)
+        pos += n
+    return out
+
+
+class LMStreamBatches:
+    """Batches ``(x, y)`` of a :class:`TokenStream` for language modelling.
+
+    ``y`` is ``x`` shifted by one token.  Consecutive batches continue each row, so
+    the network carries its LSTM state from one batch to the next.
+
+    Parameters
+    ----------
+    dataset : TokenStream
+    batch_size : int
+        Number of parallel rows the stream is cut into.
+    bptt : int
+        Mean window length.
+    shuffle : bool
+        Shuffle documents every epoch and vary window lengths (training).
+    seed : int or numpy Generator
+    max_batches : int or None
+        Read at most this many windows per pass; the next pass goes on where this
+        one stopped (pretraining uses this to make an "epoch" a few minutes).
+    """
+
+    def __init__(self, dataset, batch_size=64, bptt=70, shuffle=False, seed=0, max_batches=None):
+        self.dataset, self.batch_size, self.bptt = dataset, batch_size, bptt
+        self.shuffle, self.max_batches = shuffle, max_batches
+        self.rng = np.random.default_rng(seed)
+        self.offset = 0  # position (in steps per row) where the next pass starts
+        self._rows = None
+
+    def _make_rows(self):
+        stream = self.dataset.stream(self.rng if self.shuffle else None)
+        n_rows = min(self.batch_size, max(1, (len(stream) - 1) // 2))
+        per_row = (len(stream) - 1) // n_rows
+        return stream, n_rows, per_row
+
+    def __len__(self):
+        n = len(self.dataset) - 1
+        steps = max(1, n // max(1, min(self.batch_size, n)))
+        est = int(np.ceil(steps / self.bptt))
+        return min(est, self.max_batches) if self.max_batches else est
+
+    def __iter__(self):
+        if self._rows is None or self.offset == 0:
+            self._rows = self._make_rows()
+        stream, n_rows, per_row = self._rows
+        if per_row < 1:
+            return
+        lengths = bptt_lengths(per_row - self.offset, self.bptt, self.rng if self.shuffle else None)
+        if self.max_batches:
+            lengths = lengths[: self.max_batches]
+        pos = self.offset
+        for n in lengths:
+            idx = np.arange(n_rows)[:, None] * per_row + pos + np.arange(n + 1)[None, :]
+            window = torch.from_numpy(np.asarray(stream[idx], dtype=np.int64))
+            yield window[:, :-1], window[:, 1:]
+            pos += n
+        self.offset = pos if pos < per_row else 0
+
+
+class DocumentDataset(Dataset):
+    """Documents as token-id arrays, with optional targets."""
+
+    def __init__(self, docs, y=None):
+        self.docs = list(docs)
+        self.y = None if y is None else np.asarray(y)
+        if self.y is not None and len(self.y) != len(self.docs):
+            raise ValueError("docs and y differ in length")
+        self.lengths = np.array([len(d) for d in self.docs], dtype=np.int64)
+
+    def __len__(self):
+        return len(self.docs)
+
+    def __getitem__(self, i):
+        return self.docs[i], (None if self.y is None else self.y[i])
+
+
+def pad_batch(docs, pad_idx):
+    """Right-pad a list of id arrays into a (batch, max_len) LongTensor."""
+    lengths = torch.tensor([max(1, len(d)) for d in docs], dtype=torch.long)
+    out = torch.full((len(docs), int(lengths.max())), pad_idx, dtype=torch.long)
+    for i, d in enumerate(docs):
+        out[i, : len(d)] = torch.as_tensor(np.asarray(d, dtype=np.int64))
+    return out, lengths
+
+
+class DocumentBatches:
+    """Padded batches ``({"tokens", "lengths"}, y)`` of a :class:`DocumentDataset`.
+
+    In training (``shuffle=True``) documents are shuffled, grouped into chunks of
+    50 batches, sorted by length within a chunk, and the batches are shuffled:
+    similar lengths share a batch (little padding) while epochs still differ.
+    Without shuffling, batches follow the dataset's order, so predictions come
+    back in input order.  A last batch of one document is merged into the one
+    before it when training (batchnorm needs two).
+    """
+
+    def __init__(self, dataset, batch_size=32, shuffle=False, seed=0, pad_idx=1):
+        if isinstance(dataset, Subset):  # e.g. skorch's validation split
+            base, idx = dataset.dataset, np.asarray(dataset.indices)
+            dataset = DocumentDataset([base.docs[i] for i in idx], None if base.y is None else base.y[idx])
+        self.dataset, self.batch_size, self.shuffle = dataset, batch_size, shuffle
+        self.pad_idx = pad_idx
+        self.rng = np.random.default_rng(seed)
+
+    def _index_batches(self):
+        n, bs = len(self.dataset), self.batch_size
+        if not self.shuffle:
+            return [np.arange(i, min(i + bs, n)) for i in range(0, n, bs)]
+        idx = self.rng.permutation(n)
+        lengths = self.dataset.lengths
+        chunk = 50 * bs
+        batches = []
+        for c in range(0, n, chunk):
+            part = idx[c:c + chunk]
+            part = part[np.argsort(-lengths[part], kind="stable")]
+            batches += [part[i:i + bs] for i in range(0, len(part), bs)]
+        if len(batches) > 1 and len(batches[-1]) == 1:
+            batches[-2] = np.concatenate([batches[-2], batches.pop()])
+        return [batches[i] for i in self.rng.permutation(len(batches))]
+
+    def __len__(self):
+        return int(np.ceil(len(self.dataset) / self.batch_size))
+
+    def __iter__(self):
+        ds = self.dataset
+        for b in self._index_batches():
+            tokens, lengths = pad_batch([ds.docs[i] for i in b], self.pad_idx)
+            y = None if ds.y is None else torch.as_tensor(ds.y[b])
+            yield {"tokens": tokens, "lengths": lengths}, y
