@@ -83,13 +83,16 @@ class LMStreamBatches:
     max_batches : int or None
         Read at most this many windows per pass; the next pass goes on where this
         one stopped (pretraining uses this to make an "epoch" a few minutes).
+    start : int
+        Position (in tokens per row) where the first pass starts (to resume).
     """
 
-    def __init__(self, dataset, batch_size=64, bptt=70, shuffle=False, seed=0, max_batches=None):
+    def __init__(self, dataset, batch_size=64, bptt=70, shuffle=False, seed=0, max_batches=None,
+                 start=0):
         self.dataset, self.batch_size, self.bptt = dataset, batch_size, bptt
         self.shuffle, self.max_batches = shuffle, max_batches
         self.rng = np.random.default_rng(seed)
-        self.offset = 0  # position (in steps per row) where the next pass starts
+        self.offset = start  # position (in steps per row) where the next pass starts
         self._rows = None
 
     def _make_rows(self):
@@ -107,6 +110,7 @@ class LMStreamBatches:
     def __iter__(self):
         if self._rows is None or self.offset == 0:
             self._rows = self._make_rows()
+            self.offset = self.offset % max(1, self._rows[2])
         stream, n_rows, per_row = self._rows
         if per_row < 1:
             return

@@ -57,12 +57,27 @@ class StagedSTLR:
         return self.stage_factors[k] * stlr_multiplier(t, self.stage_steps[k], self.cut_frac, self.ratio)
 
 
-def stlr_callback(stage_steps, cut_frac, ratio, stage_factors=None, constant=False):
-    """A skorch LRScheduler running :class:`StagedSTLR` (or constant lrs) per batch."""
+def stlr_callback(stage_steps, cut_frac, ratio, stage_factors=None, constant=False, start_step=0):
+    """A skorch LRScheduler running :class:`StagedSTLR` (or constant lrs) per batch.
+
+    ``start_step`` resumes the schedule at that step (after a restart).
+    """
     schedule = StagedSTLR(stage_steps, cut_frac, ratio, stage_factors)
     if constant:
         schedule = ConstantStages(schedule)
-    return LRScheduler(policy=LambdaLR, lr_lambda=schedule, step_every="batch")
+    if start_step:
+        schedule = ShiftedSchedule(schedule, start_step)
+    return LRScheduler(policy=LambdaLR, lr_lambda=schedule, step_every="batch", last_epoch=-1)
+
+
+class ShiftedSchedule:
+    """``schedule`` started ``offset`` steps in."""
+
+    def __init__(self, schedule, offset):
+        self.schedule, self.offset = schedule, offset
+
+    def __call__(self, step):
+        return self.schedule(step + self.offset)
 
 
 class ConstantStages:

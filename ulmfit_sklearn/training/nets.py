@@ -92,6 +92,11 @@ class LanguageModelNet(_AutocastMixin, NeuralNet):
             torch.nn.utils.clip_grad_norm_(self.module_.parameters(), self.clip)
         return step
 
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
+        if training:
+            self.history.record_batch("train_tokens", int(batch[0].numel()))
+        super().on_batch_end(net, batch=batch, training=training, **kwargs)
+
     def on_train_end(self, net, X=None, y=None, **kwargs):
         self._lm_state = None
         super().on_train_end(net, X=X, y=y, **kwargs)

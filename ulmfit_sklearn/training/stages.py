@@ -18,7 +18,8 @@ from .nets import ClassifierNet, LanguageModelNet, discriminative_param_groups
 
 
 def _adam():
-    return torch.optim.Adam
+    # decoupled weight decay, as fastai's Adam
+    return torch.optim.AdamW
 
 
 def lm_layer_patterns(lm):
@@ -42,12 +43,13 @@ def steps_per_epoch(iterator_len, max_batches=None):
 
 def make_lm_net(lm, stream, *, epochs, lr, lr_decay=2.6, batch_size=32, bptt=70,
                 cut_frac=0.1, ratio=32, seed=0, device="cpu", autocast=False,
-                max_batches=None, valid_stream=None, callbacks=(), verbose=0,
+                max_batches=None, valid_stream=None, callbacks=(), verbose=0, start=0,
                 weight_decay=0.01, betas=(0.7, 0.99)):
     """A :class:`LanguageModelNet` set up to train ``lm`` on ``stream`` with STLR.
 
     The STLR cycle spans ``epochs`` passes of ``max_batches`` windows (or the
     whole stream).  Validation on ``valid_stream`` (fixed windows) if given.
+    ``start`` is the stream position (tokens per row) where reading begins.
     """
     probe = LMStreamBatches(stream, batch_size=batch_size, bptt=bptt, max_batches=max_batches)
     total = steps_per_epoch(len(probe), max_batches) * epochs
@@ -73,6 +75,7 @@ def make_lm_net(lm, stream, *, epochs, lr, lr_decay=2.6, batch_size=32, bptt=70,
         iterator_train__shuffle=True,
         iterator_train__seed=seed,
         iterator_train__max_batches=max_batches,
+        iterator_train__start=start,
         iterator_valid=LMStreamBatches,
         iterator_valid__bptt=bptt,
         train_split=train_split,

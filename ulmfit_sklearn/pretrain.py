@@ -1,0 +1,259 @@
+"""Stage 1 of ULMFiT: pretrain an AWD-LSTM language model into an encoder folder.
+
+The pipeline streams a plain-text corpus (``.txt`` or ``.txt.xz``, one paragraph
+per line):
+
+1. :func:`train_tokenizer` trains the tokenizer (SentencePiece unigram or a word
+   vocabulary) on a sample of the corpus, after the same rules the estimators use;
+2. :func:`tokenize_corpus` writes the corpus once as a flat array of token ids
+   (``.npy``, memory-mapped when read), so training never holds Python lists;
+3. :func:`pretrain` trains with the same skorch net as the estimators' stage 2
+   (:func:`~ulmfit_sklearn.training.stages.make_lm_net`), in "epochs" of a fixed
+   number of windows, writing a checkpoint and an encoder folder after each one;
+   a killed run resumes from its last checkpoint.
+
+``python -m ulmfit_sklearn.pretrain --help`` runs it from the command line.
+"""
+
+import argparse
+import itertools
+import json
+import lzma
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback
+
+from .encoders import lm_state_dict, make_config, save_encoder
+from .modules import LM_DROPOUT, AWDLSTM, LanguageModel, scaled_dropout
+from .text import TOKENIZERS
+from .training.batching import LMStreamBatches, TokenStream
+from .training.callbacks import ShiftedSchedule
+from .training.stages import make_lm_net
+
+
+def read_paragraphs(files, limit=None):
+    """Yield the non-empty lines of text files (xz-compressed or not)."""
+    def lines():
+        for f in files:
+            opener = lzma.open if str(f).endswith(".xz") else open
+            with opener(f, "rt", encoding="utf-8") as fh:
+                for line in fh:
+                    line = line.strip()
+                    if line:
+                        yield line
+    return itertools.islice(lines(), limit)
+
+
+def train_tokenizer(files, kind="sentencepiece", vocab_size=8000, sample=100_000):
+    """Train a tokenizer on the first ``sample`` paragraphs of ``files``."""
+    texts = list(read_paragraphs(files, sample))
+    if kind == "sentencepiece":
+        return TOKENIZERS[kind].train(texts, vocab_size=vocab_size)
+    return TOKENIZERS[kind].train(texts, max_vocab=vocab_size)
+
+
+def tokenize_corpus(files, tokenizer, out_path, limit=None):
+    """Tokenize paragraphs into one flat id array saved as ``out_path`` (.npy).
+
+    Returns (number of tokens, number of whitespace words).
+    """
+    dtype = np.uint16 if tokenizer.vocab_size < 2**16 else np.int32
+    chunks, n_words, n_tokens = [], 0, 0
+    for text in read_paragraphs(files, limit):
+        ids = tokenizer.encode(text).astype(dtype)
+        chunks.append(ids)
+        n_words += len(text.split())
+        n_tokens += len(ids)
+    arr = np.concatenate(chunks) if chunks else np.zeros(0, dtype)
+    np.save(out_path, arr)
+    return n_tokens, n_words
+
+
+class TimeLimit(Callback):
+    """Stop training (as skorch does on Ctrl-C) once ``seconds`` have passed."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def on_train_begin(self, net, **kwargs):
+        self.deadline_ = time.time() + self.seconds
+
+    def on_batch_end(self, net, **kwargs):
+        if time.time() > self.deadline_:
+            raise KeyboardInterrupt
+
+
+class SaveEachEpoch(Callback):
+    """After each epoch: a checkpoint (weights, optimizer, history) to resume from."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+
+    def on_epoch_end(self, net, **kwargs):
+        tmp = self.folder / "checkpoint.tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        net.save_params(f_params=tmp / "params.pt", f_optimizer=tmp / "optimizer.pt",
+                        f_history=tmp / "history.json")
+        final = self.folder / "checkpoint"
+        if final.exists():
+            for f in final.iterdir():
+                f.unlink()
+            final.rmdir()
+        tmp.rename(final)
+        h = net.history[-1]
+        print(f"epoch {h['epoch']}: train_loss {h['train_loss']:.4f}"
+              + (f" valid_loss {h['valid_loss']:.4f} (ppl {math.exp(h['valid_loss']):.1f})"
+                 if "valid_loss" in h else "") + f" {h['dur']:.0f}s", flush=True)
+
+
+def evaluate_perplexity(lm, ids, n_words=None, batch_size=32, bptt=70, device="cpu"):
+    """Per-token (and per-word, if ``n_words``) perplexity of ``lm`` on an id stream."""
+    stream = TokenStream(np.asarray(ids))
+    lm = lm.to(device).eval()
+    total, count, state = 0.0, 0, None
+    with torch.inference_mode():
+        for x, y in LMStreamBatches(stream, batch_size=batch_size, bptt=bptt):
+            logits, state, _, _ = lm(x.to(device), state)
+            total += torch.nn.functional.cross_entropy(
+                logits.float().flatten(0, 1), y.to(device).flatten(), reduction="sum").item()
+            count += y.numel()
+    out = {"tokens": count, "ppl_token": math.exp(total / max(1, count))}
+    if n_words:
+        # the evaluated tokens are a fraction of the stream; scale the word count alike
+        words = n_words * count / max(1, len(ids))
+        out["ppl_word"] = math.exp(total / words)
+    return out
+
+
+def pretrain(train_ids, valid_ids, out_dir, tokenizer, *, emb_size=200, hidden_size=600,
+             n_layers=3, tokens=10_000_000, epoch_batches=200, batch_size=64, bptt=70, lr=5e-3,
+             drop_mult=0.1, cut_frac=0.02, ratio=32, seed=0, device="cpu", autocast=False,
+             max_seconds=None, valid_tokens=100_000, metadata=None, verbose=0):
+    """Train an AWD-LSTM language model; write checkpoints and the encoder folder.
+
+    ``tokens`` sets the length of the one STLR cycle (the run stops early at
+    ``max_seconds``).  Each epoch reads ``epoch_batches`` windows and ends with a
+    checkpoint in ``out_dir/checkpoint``, from which a new call resumes.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    train = TokenStream(np.load(train_ids, mmap_mode="r"))
+    valid = TokenStream(np.asarray(np.load(valid_ids, mmap_mode="r")[:valid_tokens]))
+    total_batches = max(1, int(tokens // (batch_size * bptt)))
+    epochs = max(1, math.ceil(total_batches / epoch_batches))
+    torch.manual_seed(seed)
+    lm = LanguageModel(AWDLSTM(tokenizer.vocab_size, emb_size, hidden_size, n_layers,
+                               tokenizer.pad_id))
+    lm.encoder.set_dropout(**scaled_dropout(LM_DROPOUT, drop_mult))
+    lm.output_dp.p = LM_DROPOUT["output"] * drop_mult
+    ckpt = out_dir / "checkpoint"
+    done = len(json.loads((ckpt / "history.json").read_text())) if ckpt.exists() else 0
+    per_row = (len(train) - 1) // batch_size
+    net = make_lm_net(lm, train, epochs=epochs, lr=lr, batch_size=batch_size, bptt=bptt,
+                      cut_frac=cut_frac, ratio=ratio, seed=seed, device=device, autocast=autocast,
+                      max_batches=epoch_batches, valid_stream=valid, verbose=verbose,
+                      start=(done * epoch_batches * bptt) % max(1, per_row),
+                      callbacks=[("save", SaveEachEpoch(out_dir))]
+                      + ([("time_limit", TimeLimit(max_seconds))] if max_seconds else []))
+    net.initialize()
+    if ckpt.exists():
+        net.load_params(f_params=ckpt / "params.pt", f_optimizer=ckpt / "optimizer.pt",
+                        f_history=ckpt / "history.json")
+        print(f"resuming after epoch {done}", flush=True)
+    if done:
+        stlr = dict(net.callbacks_)["stlr"]
+        stlr.lr_lambda = ShiftedSchedule(stlr.lr_lambda, done * epoch_batches)
+    t0 = time.time()
+    if epochs > done:
+        net.partial_fit(train, None, epochs=epochs - done)
+    wall = time.time() - t0
+    seen = sum(b.get("train_tokens", 0) for h in net.history for b in h["batches"])
+    full_valid = np.load(valid_ids, mmap_mode="r")
+    meta = dict(metadata or {})
+    meta.update({
+        "architecture": "awd_lstm",
+        "epochs_run": len(net.history),
+        "tokens_seen": int(seen),
+        "wall_seconds_this_run": round(wall, 1),
+        "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+                    f"torch {torch.__version__}, {torch.get_num_threads()} threads, {device}",
+        "training": {"lr": lr, "drop_mult": drop_mult, "batch_size": batch_size, "bptt": bptt,
+                     "cut_frac": cut_frac, "ratio": ratio, "seed": seed, "planned_tokens": tokens},
+        "curve": [{"epoch": h["epoch"], "train_loss": h.get("train_loss"),
+                   "valid_loss": h.get("valid_loss")} for h in net.history],
+    })
+    lm.encoder.set_dropout()
+    lm.output_dp.p = 0.0
+    meta["valid"] = evaluate_perplexity(lm, full_valid, meta.get("valid_words"), device=device)
+    config = make_config(tokenizer, emb_size, hidden_size, n_layers)
+    save_encoder(out_dir / "encoder", config, lm_state_dict(lm), tokenizer, meta)
+    return out_dir / "encoder"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="ulmfit-sklearn pretrain", description=__doc__.split("\n\n")[0])
+    p.add_argument("--train", nargs="+", required=True, help="training text files (.txt or .txt.xz)")
+    p.add_argument("--valid", required=True, help="held-out text file")
+    p.add_argument("--out", required=True, help="output folder (checkpoints, ids, encoder)")
+    p.add_argument("--tokenizer", choices=sorted(TOKENIZERS), default="sentencepiece")
+    p.add_argument("--vocab-size", type=int, default=8000)
+    p.add_argument("--emb-size", type=int, default=200)
+    p.add_argument("--hidden-size", type=int, default=600)
+    p.add_argument("--n-layers", type=int, default=3)
+    p.add_argument("--tokens", type=float, default=10e6, help="tokens in the STLR cycle")
+    p.add_argument("--epoch-batches", type=int, default=200)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--bptt", type=int, default=70)
+    p.add_argument("--lr", type=float, default=5e-3)
+    p.add_argument("--drop-mult", type=float, default=0.1)
+    p.add_argument("--max-minutes", type=float, default=None)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--autocast", action="store_true")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tok_cls = TOKENIZERS[a.tokenizer]
+    tok_path = out / tok_cls.filename
+    t0 = time.time()
+    if tok_path.exists():
+        tokenizer = tok_cls.load(tok_path)
+    else:
+        tokenizer = train_tokenizer(a.train, a.tokenizer, a.vocab_size)
+        tokenizer.save(out)
+        print(f"tokenizer trained ({tokenizer.vocab_size} entries) in {time.time() - t0:.0f}s", flush=True)
+    stats_path = out / "corpus.json"
+    if not stats_path.exists():
+        n_tok, n_words = tokenize_corpus(a.train, tokenizer, out / "train_ids.npy")
+        v_tok, v_words = tokenize_corpus([a.valid], tokenizer, out / "valid_ids.npy")
+        stats = {"train_files": [Path(f).name for f in a.train], "train_tokens": n_tok,
+                 "train_words": n_words, "valid_file": Path(a.valid).name, "valid_tokens": v_tok,
+                 "valid_words": v_words}
+        stats_path.write_text(json.dumps(stats, indent=2))
+        print(f"corpus tokenized: {stats} in {time.time() - t0:.0f}s", flush=True)
+    stats = json.loads(stats_path.read_text())
+    meta = {"corpus": "Project Gutenberg (public domain), see shared/corpus/MANIFEST.tsv",
+            "language": "English, mostly 19th-century books", "command": " ".join(sys.argv),
+            **stats}
+    enc = pretrain(out / "train_ids.npy", out / "valid_ids.npy", out, tokenizer,
+                   emb_size=a.emb_size, hidden_size=a.hidden_size, n_layers=a.n_layers,
+                   tokens=a.tokens, epoch_batches=a.epoch_batches, batch_size=a.batch_size,
+                   bptt=a.bptt, lr=a.lr, drop_mult=a.drop_mult, seed=a.seed, device=a.device,
+                   autocast=a.autocast,
+                   max_seconds=a.max_minutes * 60 if a.max_minutes else None, metadata=meta)
+    print(f"encoder written to {enc}", flush=True)
+    print(json.dumps(json.loads((enc / "metadata.json").read_text())["valid"]), flush=True)
+
+
+if __name__ == "__main__":
+    main()
