@@ -67,11 +67,11 @@ def finetune_language_model(encoder, docs, *, epochs, lr, lr_decay, drop_mult, b
 
     Returns the fine-tuned state dict (fp32, CPU) and the skorch history.
     """
-    lm = encoder.build_module(**scaled_dropout(LM_DROPOUT, drop_mult))
     stream = TokenStream(docs)
     if batch_size == AUTO:  # at least ~25 windows per epoch on small data
         batch_size = int(min(32, max(4, len(stream) // (bptt * 25))))
     with seeded(seed, device):
+        lm = encoder.build_module(**scaled_dropout(LM_DROPOUT, drop_mult))
         net = make_lm_net(lm, stream, epochs=epochs, lr=lr, lr_decay=lr_decay,
                           batch_size=batch_size, bptt=bptt, cut_frac=cut_frac, ratio=ratio,
                           seed=seed, device=device, autocast=autocast, verbose=verbose)
@@ -113,6 +113,12 @@ class ULMFiTBase(BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
+
+    def _reset(self):
+        """Forget what an earlier fit learned, so a failing fit leaves no mix of old
+        and new state."""
+        for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("__")]:
+            delattr(self, attr)
 
     # ------------------------------------------------------------------ params
     def _check_params(self):
@@ -231,12 +237,12 @@ class ULMFiTBase(BaseEstimator):
         lm_state, lm_history = self._finetune(encoder, key, texts, docs, seed, device)
 
         lab_docs = [d for d, m in zip(docs, labeled) if m]
-        lm = encoder.build_module()
-        lm.load_state_dict(dict(lm_state, **{"decoder.weight": lm_state["encoder.encoder.weight"]}))
-        awd = lm.encoder
-        awd.set_dropout(**scaled_dropout(CLAS_DROPOUT, self.drop_mult))
         ps = (CLAS_DROPOUT["output"] * self.drop_mult, 0.1 * self.drop_mult)
         with seeded(seed, device):
+            lm = encoder.build_module()
+            lm.load_state_dict(dict(lm_state, **{"decoder.weight": lm_state["encoder.encoder.weight"]}))
+            awd = lm.encoder
+            awd.set_dropout(**scaled_dropout(CLAS_DROPOUT, self.drop_mult))
             module = SequenceClassifier(awd, n_out, bptt=self.bptt, max_len=self.max_len,
                                         ps=tuple(min(p, 0.99) for p in ps))
             net = make_classifier_net(

@@ -218,8 +218,7 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
         if self.class_weight is not None:
             w = compute_class_weight(self.class_weight, classes=classes, y=y_lab)
             weight = torch.tensor(w, dtype=torch.float32)
-        for attr in ("net_", "classes_"):  # never leave a half-fitted estimator
-            self.__dict__.pop(attr, None)
+        self._reset()
         self._fit_ulmfit(texts, labeled, y_enc.astype(np.int64), len(classes),
                          torch.nn.CrossEntropyLoss, {"weight": weight} if weight is not None else None)
         self.classes_ = classes

@@ -273,7 +273,10 @@ class SequenceClassifier(nn.Module):
         self.head = PoolingHead(3 * encoder.emb_size, n_out, hidden, ps)
 
     def features(self, tokens, lengths):
-        return bpt3c_pool(self.encoder, tokens, lengths, self.bptt, self.max_len)
+        """Concat-pooled features; rows may come in any order."""
+        order = torch.argsort(lengths, descending=True, stable=True)
+        pooled = bpt3c_pool(self.encoder, tokens[order], lengths[order], self.bptt, self.max_len)
+        return pooled[torch.argsort(order)]
 
     def forward(self, tokens, lengths):
         return self.head(self.features(tokens, lengths).float())

@@ -135,12 +135,13 @@ def evaluate_perplexity(lm, ids, n_words=None, batch_size=32, bptt=70, device="c
 def pretrain(train_ids, valid_ids, out_dir, tokenizer, *, emb_size=200, hidden_size=600,
              n_layers=3, tokens=10_000_000, epoch_batches=200, batch_size=64, bptt=70, lr=5e-3,
              drop_mult=0.1, cut_frac=0.02, ratio=32, seed=0, device="cpu", autocast=False,
-             max_seconds=None, valid_tokens=100_000, metadata=None, verbose=0):
+             max_seconds=None, max_epochs=None, valid_tokens=100_000, metadata=None, verbose=0):
     """Train an AWD-LSTM language model; write checkpoints and the encoder folder.
 
     ``tokens`` sets the length of the one STLR cycle (the run stops early at
-    ``max_seconds``).  Each epoch reads ``epoch_batches`` windows and ends with a
-    checkpoint in ``out_dir/checkpoint``, from which a new call resumes.
+    ``max_seconds``, or after ``max_epochs`` epochs in this call).  Each epoch reads
+    ``epoch_batches`` windows and ends with a checkpoint in ``out_dir/checkpoint``,
+    from which a new call resumes.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -172,7 +173,7 @@ def pretrain(train_ids, valid_ids, out_dir, tokenizer, *, emb_size=200, hidden_s
         stlr.lr_lambda = ShiftedSchedule(stlr.lr_lambda, done * epoch_batches)
     t0 = time.time()
     if epochs > done:
-        net.partial_fit(train, None, epochs=epochs - done)
+        net.partial_fit(train, None, epochs=min(epochs - done, max_epochs or epochs))
     wall = time.time() - t0
     seen = sum(b.get("train_tokens", 0) for h in net.history for b in h["batches"])
     full_valid = np.load(valid_ids, mmap_mode="r")
@@ -213,7 +214,8 @@ def main(argv=None):
     p.add_argument("--bptt", type=int, default=70)
     p.add_argument("--lr", type=float, default=5e-3)
     p.add_argument("--drop-mult", type=float, default=0.1)
-    p.add_argument("--max-minutes", type=float, default=None)
+    p.add_argument("--max-minutes", type=float, default=None, help="stop this run after so long")
+    p.add_argument("--max-epochs", type=int, default=None, help="stop this run after so many epochs")
     p.add_argument("--device", default="cpu")
     p.add_argument("--autocast", action="store_true")
     p.add_argument("--threads", type=int, default=None)
@@ -250,7 +252,8 @@ def main(argv=None):
                    tokens=a.tokens, epoch_batches=a.epoch_batches, batch_size=a.batch_size,
                    bptt=a.bptt, lr=a.lr, drop_mult=a.drop_mult, seed=a.seed, device=a.device,
                    autocast=a.autocast,
-                   max_seconds=a.max_minutes * 60 if a.max_minutes else None, metadata=meta)
+                   max_seconds=a.max_minutes * 60 if a.max_minutes else None,
+                   max_epochs=a.max_epochs, metadata=meta)
     print(f"encoder written to {enc}", flush=True)
     print(json.dumps(json.loads((enc / "metadata.json").read_text())["valid"]), flush=True)
 

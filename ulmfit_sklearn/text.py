@@ -87,7 +87,7 @@ def replace_all_caps(words):
     """Lower-case ALL-CAPS words (longer than one letter) after an ``xxup`` mark."""
     out = []
     for w in words:
-        if w.isupper() and len(w) > 1 and w.isalpha():
+        if w.isupper() and sum(c.isalpha() for c in w) > 1:
             out += [TK_UP, w.lower()]
         else:
             out.append(w)
@@ -116,23 +116,25 @@ PRE_RULES = (fix_html, replace_rep, replace_wrep, spec_add_spaces, rm_useless_sp
 POST_RULES = (replace_all_caps, replace_maj)
 
 
-def apply_rules(text):
+def apply_rules(text, split=split_words):
     """Apply fastai's default rules to one document; return its list of words.
 
     The list starts with ``xxbos``.  Case is moved into ``xxmaj``/``xxup`` marks, so
-    every word is lower-case (special tokens aside).
+    every word is lower-case (special tokens aside).  ``split`` cuts the cleaned
+    text into words: punctuation apart (for a word vocabulary) or ``str.split``
+    (white space only, for subword models that learn punctuation themselves).
     """
     for rule in PRE_RULES:
         text = rule(text)
-    words = split_words(text.strip())
+    words = split(text.strip())
     for rule in POST_RULES:
         words = rule(words)
     return [BOS] + words
 
 
-def ruled_text(text):
+def ruled_text(text, split=split_words):
     """The document after the rules, as one space-joined string."""
-    return " ".join(apply_rules(text))
+    return " ".join(apply_rules(text, split))
 
 
 # ---------------------------------------------------------------------------
@@ -223,6 +225,7 @@ class SentencePieceTokenizer:
         for tok in SPECIAL_TOKENS:
             if self._sp.piece_to_id(tok) == self._sp.unk_id() and tok != UNK:
                 raise ValueError(f"the SentencePiece model lacks the special token {tok!r}")
+        self._special = {t: self._sp.piece_to_id(t) for t in SPECIAL_TOKENS}
 
     def __getstate__(self):
         return {"model_proto": self.model_proto}
@@ -239,7 +242,7 @@ class SentencePieceTokenizer:
 
         out = io.BytesIO()
         spm.SentencePieceTrainer.train(
-            sentence_iterator=(ruled_text(t) for t in texts),
+            sentence_iterator=(ruled_text(t, str.split) for t in texts),
             model_writer=out,
             model_type="unigram",
             vocab_size=vocab_size,
@@ -273,8 +276,31 @@ class SentencePieceTokenizer:
         return [self._sp.id_to_piece(i) for i in range(self.vocab_size)]
 
     def encode(self, text):
-        """Token ids (int32 array) of one raw document."""
-        return np.asarray(self._sp.encode(ruled_text(text)), dtype=np.int32)
+        """Token ids (int32 array) of one raw document.
+
+        Special tokens map straight to their ids and the words between them go
+        through SentencePiece, so no word-boundary piece is spent on a special token.
+        """
+        special = self._special
+        segments, current = [], []
+        for w in apply_rules(text, str.split):
+            if w in special:
+                if current:
+                    segments.append(" ".join(current))
+                    current = []
+                segments.append(w)
+            else:
+                current.append(w)
+        if current:
+            segments.append(" ".join(current))
+        pieces = iter(self._sp.encode([s for s in segments if s not in special]))
+        ids = []
+        for s in segments:
+            if s in special:
+                ids.append(special[s])
+            else:
+                ids.extend(next(pieces))
+        return np.asarray(ids, dtype=np.int32)
 
     def decode(self, ids):
         return self._sp.decode([int(i) for i in ids])

@@ -1,0 +1,101 @@
+"""Shared helpers of the benchmark scripts: data sets from ../shared/data, machine
+facts, peak matmul speed, model FLOPs and result files (JSON lines)."""
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("ULMFIT_SHARED", ROOT.parent / "shared")) / "data"
+sys.path.insert(0, str(ROOT))
+
+from ulmfit_sklearn.datasets import load_texts  # noqa: E402
+
+FILES = {"imdb": ("train.csv.xz", "test.csv.xz"), "trec6": ("train.csv", "test.csv"),
+         "sst2": ("train.csv", "test.csv"), "agnews": ("train.csv", "test.csv")}
+
+
+def stratified_sample(X, y, n, seed):
+    from sklearn.model_selection import train_test_split
+    if n >= len(X):
+        return list(X), np.asarray(y)
+    Xs, _, ys, _ = train_test_split(list(X), np.asarray(y), train_size=n, stratify=y,
+                                    random_state=seed)
+    return Xs, ys
+
+
+def load_dataset(name, n_train, seed, n_test=None):
+    """(X_train, y_train, X_test, y_test): a stratified training sample of n_train
+    (seed), and the test split (a stratified sample of n_test, seed 0, if given)."""
+    train_file, test_file = FILES[name]
+    X, y = load_texts(SHARED / name / train_file)
+    Xt, yt = load_texts(SHARED / name / test_file)
+    Xs, ys = stratified_sample(X, y, n_train, seed)
+    if n_test:
+        Xt, yt = stratified_sample(Xt, yt, n_test, 0)
+    return Xs, ys, list(Xt), np.asarray(yt)
+
+
+def machine():
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version()}
+
+
+def git_commit():
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "ulmfit_sklearn"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return out + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def peak_matmul(n=2048, reps=5):
+    """The fastest of fp32 and bf16 square matmuls, in GFLOP/s."""
+    best = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        a @ b
+        t = time.perf_counter()
+        for _ in range(reps):
+            a @ b
+        best[str(dtype).replace("torch.", "")] = 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
+    return best
+
+
+def lstm_flops_per_token(config):
+    """Forward FLOPs of the AWD-LSTM per token (the LSTM matmuls)."""
+    e, h, n = config["emb_size"], config["hidden_size"], config["n_layers"]
+    sizes = [e] + [h] * (n - 1) + [e]
+    return sum(2 * 4 * sizes[i + 1] * (sizes[i] + sizes[i + 1]) for i in range(n))
+
+
+def append_result(path, row):
+    row = dict(row)
+    row.setdefault("date", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    row.setdefault("machine", machine())
+    row.setdefault("git_commit", git_commit())
+    row.setdefault("command", " ".join([Path(sys.executable).name] + sys.argv))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write(json.dumps(row) + "\n")
+    return row

@@ -1,0 +1,280 @@
+"""ULMFiTClassifier: behaviour, the scikit-learn contract and bad input (tiny encoder)."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import (GridSearchCV, StratifiedKFold, cross_val_predict,
+                                     cross_val_score)
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils._param_validation import InvalidParameterError
+
+import ulmfit_sklearn._base as base
+from ulmfit_sklearn import ULMFiTClassifier
+from ulmfit_sklearn.encoders import EncoderError
+
+from conftest import FAST, make_toy_data
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_toy_data(60)
+
+
+@pytest.fixture
+def clf(tiny_encoder_dir):
+    return ULMFiTClassifier(str(tiny_encoder_dir), **FAST)
+
+
+@pytest.fixture(scope="module")
+def fitted(tiny_encoder_dir, data):
+    X, y = data
+    return ULMFiTClassifier(str(tiny_encoder_dir), **FAST).fit(X, y)
+
+
+def test_fit_predict_shapes_and_labels(fitted, data):
+    X, y = data
+    assert list(fitted.classes_) == ["neg", "pos"]
+    proba = fitted.predict_proba(X[:7])
+    assert proba.shape == (7, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    pred = fitted.predict(X[:7])
+    assert pred.dtype == y.dtype and set(pred) <= {"neg", "pos"}
+    assert fitted.decision_function(X[:3]).shape == (3, 2)
+    assert 0.0 <= fitted.score(X, y) <= 1.0
+    assert fitted.history_["lm"] and fitted.history_["classifier"]
+
+
+def test_learns_an_easy_task(tiny_encoder_dir):
+    X, y = make_toy_data(200)
+    Xt, yt = make_toy_data(100, seed=5)
+    clf = ULMFiTClassifier(str(tiny_encoder_dir), lm_epochs=1, unfreeze_epochs=(8,), drop_mult=0.0,
+                           batch_size=16, random_state=0).fit(X, y)
+    assert clf.score(Xt, yt) > 0.9
+
+
+def test_predictions_in_input_order(fitted, data):
+    X, _ = data
+    idx = np.random.default_rng(0).permutation(len(X))
+    p = fitted.predict_proba(X)
+    p_perm = fitted.predict_proba([X[i] for i in idx])
+    np.testing.assert_allclose(p[idx], p_perm, rtol=1e-5, atol=1e-6)
+    one = fitted.predict_proba([X[3]])  # a batch of one document
+    np.testing.assert_allclose(one[0], p[3], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("labels", [[3, 7], [True, False], ["b", "a"], [1.0, 2.0]])
+def test_classes_keep_the_users_type(tiny_encoder_dir, data, labels):
+    X, y = data
+    y2 = np.where(y == "pos", labels[0], labels[1])
+    clf = ULMFiTClassifier(str(tiny_encoder_dir), lm_epochs=0, unfreeze_epochs=(1,),
+                           random_state=0).fit(X, list(y2))
+    assert sorted(clf.classes_.tolist()) == sorted(labels)
+    assert type(clf.predict(X[:1])[0].item()) is type(np.asarray(labels)[0].item())
+
+
+def test_three_classes(tiny_encoder_dir, data):
+    X, y = data
+    y3 = np.array(["a", "b", "c"] * 20)
+    clf = ULMFiTClassifier(str(tiny_encoder_dir), lm_epochs=0, unfreeze_epochs=(1,), random_state=0)
+    proba = clf.fit(X, y3).predict_proba(X[:4])
+    assert proba.shape == (4, 3)
+
+
+def test_same_random_state_same_predictions_and_global_rng_untouched(tiny_encoder_dir, data):
+    X, y = data
+    torch.manual_seed(123)
+    state = torch.random.get_rng_state()
+    np_state = np.random.get_state()[1].copy()
+    a = ULMFiTClassifier(str(tiny_encoder_dir), **FAST).fit(X, y).predict_proba(X)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert np.array_equal(np.random.get_state()[1], np_state)
+    b = ULMFiTClassifier(str(tiny_encoder_dir), **FAST).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+    c = ULMFiTClassifier(str(tiny_encoder_dir), **{**FAST, "random_state": 1}).fit(X, y).predict_proba(X)
+    assert not np.array_equal(a, c)
+
+
+def test_pickle_and_joblib_roundtrip(fitted, data, tmp_path):
+    X, _ = data
+    expected = fitted.predict_proba(X)
+    again = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(again.predict_proba(X), expected)
+    joblib.dump(fitted, tmp_path / "m.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "m.joblib").predict_proba(X), expected)
+
+
+def test_clone_get_set_params(clf):
+    params = clf.get_params()
+    assert params["lr_decay"] == 2.6 and params["unfreeze_epochs"] == (1, 2)
+    c = clone(clf)
+    assert c.get_params() == params
+    c.set_params(lr_decay=1.0, unfreeze_epochs=(3,))
+    assert c.lr_decay == 1.0 and clf.lr_decay == 2.6
+
+
+def test_pipeline_and_cross_validation(tiny_encoder_dir, data):
+    X, y = data
+    pipe = make_pipeline(FunctionTransformer(lambda docs: [d.lower() for d in docs]),
+                         ULMFiTClassifier(str(tiny_encoder_dir), lm_epochs=0, unfreeze_epochs=(1,),
+                                          random_state=0))
+    scores = cross_val_score(pipe, X, y, cv=3)
+    assert scores.shape == (3,)
+    pred = cross_val_predict(ULMFiTClassifier(str(tiny_encoder_dir), lm_epochs=0,
+                                              unfreeze_epochs=(1,), random_state=0), X, y, cv=3)
+    assert pred.shape == (len(X),)
+
+
+def test_grid_search_in_two_processes(tiny_encoder_dir, data):
+    X, y = data
+    gs = GridSearchCV(ULMFiTClassifier(str(tiny_encoder_dir), lm_epochs=0, random_state=0),
+                      {"unfreeze_epochs": [(1,), (1, 1)], "lr_decay": [1.0, 2.6]}, cv=2, n_jobs=2)
+    gs.fit(X, y)
+    assert len(gs.cv_results_["params"]) == 4
+    assert gs.best_estimator_.predict(X[:2]).shape == (2,)
+
+
+def test_memory_runs_stage_two_once_per_fold(tiny_encoder_dir, data, tmp_path, monkeypatch):
+    X, y = data
+    calls = []
+    real = base.finetune_language_model
+
+    def counting(*args, **kwargs):
+        calls.append(len(args[1]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(base, "finetune_language_model", counting)
+    est = ULMFiTClassifier(str(tiny_encoder_dir), memory=str(tmp_path / "cache"), **FAST)
+    gs = GridSearchCV(est, {"lr": [1e-2, 2e-2], "unfreeze_epochs": [(1,), (1, 1)]}, cv=2)
+    gs.fit(X, y)
+    assert len(calls) == 3  # two folds, plus the refit on all the data
+    # a changed lm_ parameter is a new key
+    clone(est).set_params(lm_lr=1e-3).fit(X, y)
+    assert len(calls) == 4
+
+
+def test_memory_without_int_seed_warns_and_does_not_cache(tiny_encoder_dir, data, tmp_path):
+    X, y = data
+    est = ULMFiTClassifier(str(tiny_encoder_dir), memory=str(tmp_path),
+                           **{**FAST, "random_state": np.random.RandomState(0)})
+    with pytest.warns(UserWarning, match="not cached"):
+        est.fit(X, y)
+
+
+def test_unlabeled_rows_join_stage_two_only(tiny_encoder_dir, data):
+    X, y = data
+    extra = make_toy_data(40, seed=9)[0]
+    X2 = list(X) + extra
+    y2 = np.array(list(y) + ["?"] * 40, dtype=object)
+    clf = ULMFiTClassifier(str(tiny_encoder_dir), unlabeled_label="?", **FAST).fit(X2, y2)
+    assert list(clf.classes_) == ["neg", "pos"]
+    lm_tokens = sum(b["train_tokens"] for h in clf.history_["lm"] for b in h["batches"])
+    ref = ULMFiTClassifier(str(tiny_encoder_dir), **FAST).fit(X, y)
+    ref_tokens = sum(b["train_tokens"] for h in ref.history_["lm"] for b in h["batches"])
+    assert lm_tokens > ref_tokens
+    # score ignores the unlabeled rows
+    assert clf.score(X2, y2) == pytest.approx(clf.score(X, y))
+    scores = cross_val_score(clone(clf), X2, y2, cv=StratifiedKFold(2))
+    assert np.isfinite(scores).all()
+
+
+def test_validation_fraction_enables_early_stopping(tiny_encoder_dir, data):
+    X, y = data
+    clf = ULMFiTClassifier(str(tiny_encoder_dir), validation_fraction=0.25,
+                           **{**FAST, "unfreeze_epochs": (1, 3)}).fit(X, y)
+    assert "valid_loss" in clf.history_["classifier"][0]
+    without = ULMFiTClassifier(str(tiny_encoder_dir), **FAST).fit(X, y)
+    assert "valid_loss" not in without.history_["classifier"][0]
+
+
+def test_class_weight(tiny_encoder_dir, data):
+    X, y = data
+    ULMFiTClassifier(str(tiny_encoder_dir), class_weight="balanced", **FAST).fit(X[:40], y[:40])
+
+
+def test_empty_and_very_long_documents(tiny_encoder_dir, data):
+    X, y = data
+    long_doc = " ".join(["good film"] * 50_000)  # 100,000 words
+    X2 = list(X) + ["", long_doc]
+    y2 = list(y) + ["neg", "pos"]
+    clf = ULMFiTClassifier(str(tiny_encoder_dir), lm_epochs=0, unfreeze_epochs=(1, 1), max_len=64,
+                           random_state=0).fit(X2, y2)
+    proba = clf.predict_proba(["", long_doc])
+    assert proba.shape == (2, 2) and np.isfinite(proba).all()
+
+
+# ---------------------------------------------------------------- bad input
+@pytest.mark.parametrize("X, match", [
+    ("a single string", "Iterable over raw text documents expected"),
+    (b"bytes", "Iterable over raw text documents expected"),
+    (42, "iterable of strings"),
+    (["ok", None], "item 1 is NoneType"),
+    (["ok", float("nan")], "item 1 is float"),
+    (["ok", 3], "item 1 is int"),
+    (["ok", b"bytes"], "item 1 is bytes"),
+])
+def test_bad_X(clf, X, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        clf.fit(X, ["a", "b"])
+    assert not hasattr(clf, "net_")
+
+
+@pytest.mark.parametrize("X, y, match", [
+    (["a", "b", "c"], ["x", "y"], "different lengths"),
+    (["a", "b"], ["x", "x"], "at least two"),
+    (["a", "b"], [1.0, float("nan")], "NaN"),
+    (["a", "b"], ["x", None], "NaN or None"),
+    ([], [], "empty"),
+])
+def test_bad_y(clf, X, y, match):
+    with pytest.raises(ValueError, match=match):
+        clf.fit(X, y)
+    assert not hasattr(clf, "net_")
+
+
+def test_failed_refit_leaves_no_half_fitted_estimator(tiny_encoder_dir, data):
+    X, y = data
+    clf = ULMFiTClassifier(str(tiny_encoder_dir), **FAST).fit(X, y)
+    clf.set_params(unfreeze_epochs=(1, 1, 1, 1, 1))  # longer than the encoder allows
+    with pytest.raises(ValueError, match="at most 3 stages"):
+        clf.fit(X, y)
+    assert not any(a.endswith("_") for a in vars(clf))
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+
+
+def test_predict_before_fit(clf):
+    with pytest.raises(NotFittedError):
+        clf.predict(["text"])
+    with pytest.raises(NotFittedError):
+        clf.predict_proba(["text"])
+
+
+def test_predict_single_string_is_an_error(fitted):
+    with pytest.raises(ValueError, match="Iterable over raw text"):
+        fitted.predict("one string")
+
+
+def test_unknown_or_broken_encoder(data, tmp_path):
+    X, y = data
+    with pytest.raises(EncoderError, match="unknown encoder"):
+        ULMFiTClassifier("nope", **FAST).fit(X, y)
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(EncoderError):
+        ULMFiTClassifier(str(tmp_path), **FAST).fit(X, y)
+
+
+@pytest.mark.parametrize("params", [
+    {"lr": -1.0}, {"lr_decay": 0.5}, {"stlr_cut_frac": 0.0}, {"batch_size": 1},
+    {"unfreeze_epochs": (0, 0)}, {"unfreeze_epochs": (1, -1)}, {"device": 3},
+    {"class_weight": "sometimes"},
+])
+def test_invalid_parameters(clf, data, params):
+    X, y = data
+    with pytest.raises((InvalidParameterError, ValueError)):
+        clf.set_params(**params).fit(X, y)

@@ -1,0 +1,57 @@
+"""The pretraining pipeline on a tiny corpus, including resuming after a stop."""
+
+import json
+
+import numpy as np
+
+from ulmfit_sklearn import ULMFiTClassifier
+from ulmfit_sklearn.encoders import load_encoder
+from ulmfit_sklearn.pretrain import main
+
+from conftest import make_toy_data
+
+
+def _corpus(tmp_path):
+    texts, _ = make_toy_data(600, seed=4)
+    train = tmp_path / "train.txt"
+    train.write_text("\n".join(texts[:500]) + "\n")
+    valid = tmp_path / "valid.txt"
+    valid.write_text("\n".join(texts[500:]) + "\n")
+    return train, valid
+
+
+ARGS = ["--vocab-size", "60", "--emb-size", "8", "--hidden-size", "12", "--n-layers", "2",
+        "--tokens", "6000", "--epoch-batches", "5", "--batch-size", "4", "--bptt", "10",
+        "--threads", "1"]
+
+
+def test_pretrain_writes_a_loadable_encoder_and_lowers_perplexity(tmp_path):
+    train, valid = _corpus(tmp_path)
+    out = tmp_path / "run"
+    main(["--train", str(train), "--valid", str(valid), "--out", str(out)] + ARGS + ["--tokens", "20000"])
+    enc = load_encoder(str(out / "encoder"))
+    meta = enc.metadata
+    assert meta["tokens_seen"] > 5000
+    assert meta["valid"]["ppl_token"] < 60  # better than uniform over the vocabulary
+    curve = [c["valid_loss"] for c in meta["curve"]]
+    assert curve[-1] < curve[0]
+    X, y = make_toy_data(30)
+    clf = ULMFiTClassifier(str(out / "encoder"), lm_epochs=1, unfreeze_epochs=(1, 1),
+                           random_state=0).fit(X, y)
+    assert clf.predict(X[:3]).shape == (3,)
+
+
+def test_pretrain_resumes_from_its_checkpoint(tmp_path):
+    train, valid = _corpus(tmp_path)
+    out = tmp_path / "run"
+    # a first run stopped after 4 epochs (as a kill or a time limit would)
+    main(["--train", str(train), "--valid", str(valid), "--out", str(out), "--max-epochs", "4"]
+         + ARGS)
+    first = json.loads((out / "checkpoint" / "history.json").read_text())
+    assert len(first) == 4
+    main(["--train", str(train), "--valid", str(valid), "--out", str(out)] + ARGS)
+    history = json.loads((out / "checkpoint" / "history.json").read_text())
+    assert len(history) == 30  # 6000 tokens / (4 rows * 10 steps) / 5 batches per epoch
+    assert [h["epoch"] for h in history] == list(range(1, 31))
+    ids = np.load(out / "train_ids.npy")
+    assert ids.dtype == np.uint16 and len(ids) > 1000

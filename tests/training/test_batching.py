@@ -1,0 +1,52 @@
+import numpy as np
+import torch
+
+from ulmfit_sklearn.training.batching import (DocumentBatches, DocumentDataset, LMStreamBatches,
+                                              TokenStream, bptt_lengths)
+
+
+def test_lm_batches_continue_each_row_and_shift_targets():
+    stream = TokenStream(np.arange(1001))
+    batches = list(LMStreamBatches(stream, batch_size=4, bptt=10))
+    x0, y0 = batches[0]
+    assert x0.shape == (4, 10)
+    assert torch.equal(y0[:, :-1], x0[:, 1:])
+    x1, _ = batches[1]
+    assert torch.equal(x1[:, 0], x0[:, -1] + 1)  # the next batch continues each row
+    assert sum(x.size(1) for x, _ in batches) == 250
+
+
+def test_variable_bptt_is_seeded():
+    a = bptt_lengths(10_000, 70, np.random.default_rng(0))
+    b = bptt_lengths(10_000, 70, np.random.default_rng(0))
+    assert a == b and sum(a) == 10_000 and len(set(a)) > 5
+    assert min(a[:-1]) >= 5
+
+
+def test_lm_batches_shuffle_documents_per_epoch():
+    docs = [np.full(50, i) for i in range(20)]
+    it = LMStreamBatches(TokenStream(docs), batch_size=2, bptt=10, shuffle=True, seed=0)
+    first = torch.cat([x for x, _ in it], 1)
+    second = torch.cat([x for x, _ in it], 1)
+    assert not torch.equal(first[:, :20], second[:, :20])
+
+
+def test_document_batches_in_order_without_shuffle():
+    docs = [np.arange(n) + 2 for n in (3, 7, 1, 5)]
+    batches = list(DocumentBatches(DocumentDataset(docs, np.arange(4)), batch_size=3))
+    (x, y), (x2, y2) = batches
+    assert torch.equal(y, torch.tensor([0, 1, 2])) and torch.equal(y2, torch.tensor([3]))
+    assert torch.equal(x["lengths"], torch.tensor([3, 7, 1]))
+    assert x["tokens"].shape == (3, 7) and x["tokens"][0, 3:].eq(1).all()  # right padding
+
+
+def test_document_batches_sortish_and_never_one_in_training():
+    rng = np.random.default_rng(0)
+    docs = [np.ones(int(n)) for n in rng.integers(1, 100, size=65)]
+    it = DocumentBatches(DocumentDataset(docs, np.zeros(65)), batch_size=8, shuffle=True, seed=0)
+    sizes, spreads = [], []
+    for x, _ in it:
+        sizes.append(len(x["lengths"]))
+        spreads.append(int(x["lengths"].max() - x["lengths"].min()))
+    assert sum(sizes) == 65 and min(sizes) > 1
+    assert np.mean(spreads) < 40  # similar lengths share a batch
