@@ -28,7 +28,7 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
         :mod:`ulmfit_sklearn.encoders`), or None for a randomly initialised encoder
         of the default's shape and tokenizer (the paper's "no pretraining" ablation).
 
-    lm_epochs : int, default=2
+    lm_epochs : int, default=1
         Epochs of target-task language-model fine-tuning (stage 2); 0 skips it.
 
     lm_lr : float, default=5e-3
@@ -155,7 +155,7 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
         "unlabeled_label": "no_validation",
     }
 
-    def __init__(self, pretrained="default", *, lm_epochs=2, lm_lr=5e-3, lm_drop_mult=0.3,
+    def __init__(self, pretrained="default", *, lm_epochs=1, lm_lr=5e-3, lm_drop_mult=0.3,
                  lm_bptt=70, lm_batch_size=AUTO, unfreeze_epochs=None, lr=2e-2, lr_decay=2.6,
                  stlr_cut_frac=0.1, stlr_ratio=32, stlr=True, drop_mult=0.5, bptt=72,
                  max_len=1440, batch_size=AUTO, class_weight=None, validation_fraction=None,
