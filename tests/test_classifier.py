@@ -278,3 +278,14 @@ def test_invalid_parameters(clf, data, params):
     X, y = data
     with pytest.raises((InvalidParameterError, ValueError)):
         clf.set_params(**params).fit(X, y)
+
+
+def test_no_pretraining_uses_the_default_shape_and_tokenizer(data):
+    from ulmfit_sklearn.encoders import load_encoder
+    X, y = data
+    default = load_encoder("default")
+    clf = ULMFiTClassifier(None, lm_epochs=0, unfreeze_epochs=(1,), random_state=0).fit(X, y)
+    emb = clf.net_.module_.encoder.encoder.weight
+    assert emb.shape == (default.config["vocab_size"], default.config["emb_size"])
+    assert not torch.allclose(emb, default.state_dict["encoder.encoder.weight"])
+    assert clf.encoder_sha256_.startswith("random:")

@@ -15,7 +15,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory
 
 from . import __version__
-from .encoders import Encoder, load_encoder, lm_state_dict, random_encoder
+from .encoders import Encoder, extend_vocabulary, load_encoder, lm_state_dict, random_encoder
 from .modules import CLAS_DROPOUT, LM_DROPOUT, SequenceClassifier, scaled_dropout
 from .text import encode_texts
 from .training.batching import DocumentDataset, TokenStream
@@ -232,6 +232,7 @@ class ULMFiTBase(BaseEstimator):
         device = self._device()
         encoder, key = self._load_encoder(seed)
         stage_epochs = self._stage_epochs(encoder)
+        encoder = extend_vocabulary(encoder, texts)  # word vocabularies only
         tokenizer = encoder.tokenizer
         docs = encode_texts(tokenizer, texts)
         lm_state, lm_history = self._finetune(encoder, key, texts, docs, seed, device)

@@ -158,14 +158,51 @@ def _read_json(path):
         raise EncoderError(f"encoder file is not valid JSON: {path} ({exc})") from None
 
 
+def extend_vocabulary(encoder, texts, min_freq=2, max_vocab=60000):
+    """A word-vocabulary encoder whose vocabulary also holds the target texts' words.
+
+    Words seen at least ``min_freq`` times in ``texts`` that the vocabulary lacks are
+    added (most frequent first, up to ``max_vocab`` entries in all) with the mean
+    embedding and the mean decoder bias, as fastai's ``match_embeds`` does.
+    SentencePiece encoders are returned unchanged.
+    """
+    from collections import Counter
+
+    from ..text import WordTokenizer, apply_rules
+
+    tok = encoder.tokenizer
+    if tok.kind != "word":
+        return encoder
+    counts = Counter(w for t in texts for w in apply_rules(t))
+    room = max(0, max_vocab - tok.vocab_size)
+    new = [w for w, c in counts.most_common() if c >= min_freq and w not in tok.stoi][:room]
+    if not new:
+        return encoder
+    state = dict(encoder.state_dict)
+    emb, bias = state["encoder.encoder.weight"], state["decoder.bias"]
+    state["encoder.encoder.weight"] = torch.cat([emb, emb.mean(0, keepdim=True).repeat(len(new), 1)])
+    state["decoder.bias"] = torch.cat([bias, bias.mean().repeat(len(new))])
+    tokenizer = WordTokenizer(tok.itos + new)
+    config = dict(encoder.config, vocab_size=tokenizer.vocab_size)
+    return Encoder(config, state, tokenizer, encoder.metadata, encoder.path)
+
+
 def load_encoder_folder(folder):
-    """Load and verify an encoder folder."""
+    """Load and verify an encoder folder (or convert fastai's files found in it)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     folder = Path(folder)
     if not folder.is_dir():
         raise EncoderError(f"encoder folder not found: {folder}")
+    if not (folder / "config.json").exists():
+        from .fastai import find_fastai_files, load_fastai_encoder
+
+        if find_fastai_files(folder):
+            try:
+                return load_fastai_encoder(folder)
+            except ValueError as exc:
+                raise EncoderError(str(exc)) from None
     config = _read_json(folder / "config.json")
     metadata = _read_json(folder / "metadata.json")
     if config.get("format_version") != FORMAT_VERSION:
