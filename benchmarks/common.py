@@ -99,3 +99,17 @@ def append_result(path, row):
     with open(path, "a") as f:
         f.write(json.dumps(row) + "\n")
     return row
+
+
+def done_keys(path, fields=("dataset", "n", "seed", "method", "n_unlabeled", "git_commit",
+                            "encoder_sha256")):
+    """Keys of the runs already in a result file (to resume an interrupted grid)."""
+    path = Path(path)
+    if not path.exists():
+        return set()
+    keys = set()
+    for line in path.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            keys.add(tuple(row.get(f) for f in fields))
+    return keys

@@ -114,3 +114,14 @@ def test_classifier_sorts_rows_itself_and_handles_one_document_in_training():
 def test_pooling_head_shapes():
     head = PoolingHead(24, 4).eval()
     assert head(torch.randn(5, 24)).shape == (5, 4)
+
+
+def test_inference_chunks_give_the_training_chunks_result():
+    enc = make_encoder()
+    clf = SequenceClassifier(enc, 2, bptt=4, max_len=10).eval()
+    tokens = torch.randint(2, 30, (3, 23))
+    lengths = torch.tensor([23, 17, 5])
+    with torch.no_grad():
+        fast = clf.features(tokens, lengths)  # one chunk of up to 512 tokens
+    small = clf.features(tokens, lengths)  # grad enabled: 4-token chunks
+    torch.testing.assert_close(fast, small.detach(), atol=1e-5, rtol=1e-4)

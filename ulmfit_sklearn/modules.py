@@ -272,10 +272,15 @@ class SequenceClassifier(nn.Module):
         self.bptt, self.max_len = bptt, max_len
         self.head = PoolingHead(3 * encoder.emb_size, n_out, hidden, ps)
 
+    #: chunk length when no gradient is needed (prediction): the same result as
+    #: ``bptt``-sized chunks, in fewer and larger steps
+    inference_bptt = 512
+
     def features(self, tokens, lengths):
         """Concat-pooled features; rows may come in any order."""
         order = torch.argsort(lengths, descending=True, stable=True)
-        pooled = bpt3c_pool(self.encoder, tokens[order], lengths[order], self.bptt, self.max_len)
+        bptt = self.bptt if torch.is_grad_enabled() else max(self.bptt, self.inference_bptt)
+        pooled = bpt3c_pool(self.encoder, tokens[order], lengths[order], bptt, self.max_len)
         return pooled[torch.argsort(order)]
 
     def forward(self, tokens, lengths):

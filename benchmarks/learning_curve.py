@@ -1,0 +1,85 @@
+"""Learning curves: ULMFiTClassifier (defaults, bundled encoder) against TF-IDF +
+LogisticRegressionCV at several training sizes, seeds and data sets.
+
+Each (dataset, n, seed, method) run appends one JSON line to
+benchmarks/results/learning_curve.jsonl; runs already there for the same commit and
+encoder are skipped, so an interrupted grid resumes.
+
+    python benchmarks/learning_curve.py --datasets imdb trec6 --n 100 500 1000 --seeds 0 1 2
+"""
+
+import argparse
+import time
+
+import numpy as np
+from common import ROOT, append_result, done_keys, git_commit, load_dataset, load_texts, SHARED
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegressionCV
+from sklearn.pipeline import make_pipeline
+
+from ulmfit_sklearn import ULMFiTClassifier
+from ulmfit_sklearn.encoders import load_encoder
+
+
+def tfidf():
+    return make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+                         LogisticRegressionCV(max_iter=3000, scoring="accuracy",
+                                              use_legacy_attributes=False))
+
+
+def run_one(est, X, y, Xt, yt):
+    t0 = time.perf_counter()
+    est.fit(X, y)
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    err = float(np.mean(est.predict(Xt) != yt))
+    return err, fit_s, time.perf_counter() - t0
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--datasets", nargs="+", default=["imdb", "sst2", "trec6", "agnews"])
+    p.add_argument("--n", nargs="+", type=int, default=[100, 500, 1000])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--methods", nargs="+", default=["ulmfit", "tfidf_logreg"])
+    p.add_argument("--n-test", type=int, default=5000, help="test sample size for IMDb")
+    p.add_argument("--unlabeled", type=int, default=0,
+                   help="IMDb: add this many unlabeled reviews (unsup split) to stage 2")
+    p.add_argument("--pretrained", default="default")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "learning_curve.jsonl"))
+    a = p.parse_args()
+    enc_sha = load_encoder(a.pretrained).sha256
+    commit = git_commit()
+    done = done_keys(a.out)
+    for ds in a.datasets:
+        for n in a.n:
+            for seed in a.seeds:
+                X, y, Xt, yt = load_dataset(ds, n, seed, a.n_test if ds == "imdb" else None)
+                for method in a.methods:
+                    n_unl = a.unlabeled if (method == "ulmfit" and ds == "imdb") else 0
+                    key = (ds, n, seed, method, n_unl, commit,
+                           enc_sha if method.startswith("ulmfit") else None)
+                    if key in done:
+                        continue
+                    if method == "ulmfit":
+                        est = ULMFiTClassifier(a.pretrained, random_state=seed,
+                                               unlabeled_label=None if not n_unl else "__unlabeled__")
+                        Xf, yf = X, y
+                        if n_unl:
+                            U, _ = load_texts(SHARED / "imdb" / "unsup.csv.xz", label_column=None)
+                            U = [U[i] for i in np.random.default_rng(seed).permutation(len(U))[:n_unl]]
+                            Xf = list(X) + U
+                            yf = np.array(list(y.astype(object)) + ["__unlabeled__"] * n_unl,
+                                          dtype=object)
+                        err, fit_s, pred_s = run_one(est, Xf, yf, Xt, yt)
+                    else:
+                        err, fit_s, pred_s = run_one(tfidf(), X, y, Xt, yt)
+                    row = {"dataset": ds, "n": n, "seed": seed, "method": method, "error": err,
+                           "n_test": len(Xt), "n_unlabeled": n_unl, "fit_seconds": round(fit_s, 1),
+                           "predict_seconds": round(pred_s, 1), "git_commit": commit,
+                           "encoder_sha256": enc_sha if method.startswith("ulmfit") else None}
+                    print(append_result(a.out, row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
