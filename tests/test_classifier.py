@@ -150,7 +150,8 @@ def test_memory_runs_stage_two_once_per_fold(tiny_encoder_dir, data, tmp_path, m
 
     monkeypatch.setattr(base, "finetune_language_model", counting)
     est = ULMFiTClassifier(str(tiny_encoder_dir), memory=str(tmp_path / "cache"), **FAST)
-    gs = GridSearchCV(est, {"lr": [1e-2, 2e-2], "unfreeze_epochs": [(1,), (1, 1)]}, cv=2)
+    gs = GridSearchCV(est, {"lr": [1e-2, 2e-2], "unfreeze_epochs": [(1,), (1, 1)],
+                            "lr_decay": [1.0, 2.6], "stlr_cut_frac": [0.1, 0.2]}, cv=2)
     gs.fit(X, y)
     assert len(calls) == 3  # two folds, plus the refit on all the data
     # a changed lm_ parameter is a new key
@@ -181,6 +182,23 @@ def test_unlabeled_rows_join_stage_two_only(tiny_encoder_dir, data):
     assert clf.score(X2, y2) == pytest.approx(clf.score(X, y))
     scores = cross_val_score(clone(clf), X2, y2, cv=StratifiedKFold(2))
     assert np.isfinite(scores).all()
+    pipe = make_pipeline(FunctionTransformer(lambda docs: [d.lower() for d in docs]), clone(clf))
+    pipe.fit(X2, y2)
+    assert pipe.score(X2, y2) == pytest.approx(pipe.score(X, y))
+
+
+def test_unlabeled_marker_of_another_type(tiny_encoder_dir, data):
+    X, y = data
+    y_int = np.where(y == "pos", 1, 0).astype(object)
+    y_int[:10] = "unlabeled"
+    clf = ULMFiTClassifier(str(tiny_encoder_dir), unlabeled_label="unlabeled",
+                           **{**FAST, "lm_epochs": 0}).fit(X, y_int)
+    assert clf.classes_.tolist() == [0, 1]
+    y_neg = np.where(y == "pos", 1, 0)
+    y_neg[:10] = -1  # scikit-learn's semi-supervised convention
+    clf = ULMFiTClassifier(str(tiny_encoder_dir), unlabeled_label=-1,
+                           **{**FAST, "lm_epochs": 0}).fit(X, y_neg)
+    assert clf.classes_.tolist() == [0, 1]
 
 
 def test_validation_fraction_enables_early_stopping(tiny_encoder_dir, data):

@@ -96,6 +96,7 @@ class ULMFiTBase(BaseEstimator):
         "lm_drop_mult": [Interval(numbers.Real, 0, None, closed="left")],
         "lm_bptt": [Interval(numbers.Integral, 2, None, closed="left")],
         "lm_batch_size": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({AUTO})],
+        "lm_lr_decay": [Interval(numbers.Real, 1, None, closed="left")],
         "unfreeze_epochs": ["array-like", None],
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
         "lr_decay": [Interval(numbers.Real, 1, None, closed="left")],
@@ -192,9 +193,11 @@ class ULMFiTBase(BaseEstimator):
         return enc, enc.sha256
 
     def _lm_params(self):
-        return dict(epochs=self.lm_epochs, lr=self.lm_lr, lr_decay=self.lr_decay,
+        """Everything that configures stage 2: the ``lm_`` parameters (and autocast,
+        which changes its numerics).  STLR keeps the paper's shape in stage 2."""
+        return dict(epochs=self.lm_epochs, lr=self.lm_lr, lr_decay=self.lm_lr_decay,
                     drop_mult=self.lm_drop_mult, bptt=self.lm_bptt, batch_size=self.lm_batch_size,
-                    cut_frac=self.stlr_cut_frac, ratio=self.stlr_ratio, autocast=self.autocast)
+                    cut_frac=0.1, ratio=32, autocast=self.autocast)
 
     def _finetune(self, encoder, encoder_key, texts, docs, seed, device):
         """Stage 2, through the ``memory`` cache when one is given."""

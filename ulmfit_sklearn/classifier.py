@@ -39,6 +39,11 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
         (fastai's LM dropouts: embedding 0.02, input 0.25, weight 0.2, hidden 0.15,
         output 0.1).
 
+    lm_lr_decay : float, default=2.6
+        Discriminative fine-tuning in stage 2: each layer group's learning rate is
+        the one above divided by ``lm_lr_decay``.  (Stage 2's STLR has the paper's
+        shape: cut_frac 0.1, ratio 32.)
+
     lm_bptt : int, default=70
         Mean length of the language model's training windows.
 
@@ -61,8 +66,8 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
         stage at ``lr / 20`` (``lr`` itself when it is the only stage).
 
     lr_decay : float, default=2.6
-        Discriminative fine-tuning: each layer group gets the learning rate of the
-        group above divided by ``lr_decay`` (both stages).  1.0 disables it.
+        Discriminative fine-tuning in stage 3: each layer group gets the learning
+        rate of the group above divided by ``lr_decay``.  1.0 disables it.
 
     stlr_cut_frac : float, default=0.1
         Fraction of each STLR cycle spent increasing the learning rate.
@@ -116,8 +121,9 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
     memory : str, path, joblib.Memory or None, default=None
         Cache for the fine-tuned language model of stage 2, so that a grid search
         over stage-3 parameters runs stage 2 once per training fold.  Keyed by the
-        texts, the ``lm_`` parameters, the encoder's checksum, the (int)
-        ``random_state`` and the package version.
+        texts, the ``lm_`` parameters (and ``autocast``), the encoder's checksum,
+        the (int) ``random_state`` and the package version.  Stage 2 depends on
+        nothing else.
 
     random_state : int, RandomState instance or None, default=None
         Seed of the fit (initialisation, dropout, batch order).  The same int gives
@@ -155,8 +161,8 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
         "unlabeled_label": "no_validation",
     }
 
-    def __init__(self, pretrained="default", *, lm_epochs=1, lm_lr=5e-3, lm_drop_mult=0.3,
-                 lm_bptt=70, lm_batch_size=AUTO, unfreeze_epochs=None, lr=2e-2, lr_decay=2.6,
+    def __init__(self, pretrained="default", *, lm_epochs=1, lm_lr=5e-3, lm_lr_decay=2.6,
+                 lm_drop_mult=0.3, lm_bptt=70, lm_batch_size=AUTO, unfreeze_epochs=None, lr=2e-2, lr_decay=2.6,
                  stlr_cut_frac=0.1, stlr_ratio=32, stlr=True, drop_mult=0.5, bptt=72,
                  max_len=1440, batch_size=AUTO, class_weight=None, validation_fraction=None,
                  unlabeled_label=None, device="auto", autocast=False, memory=None,
@@ -164,6 +170,7 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
         self.pretrained = pretrained
         self.lm_epochs = lm_epochs
         self.lm_lr = lm_lr
+        self.lm_lr_decay = lm_lr_decay
         self.lm_drop_mult = lm_drop_mult
         self.lm_bptt = lm_bptt
         self.lm_batch_size = lm_batch_size
@@ -206,6 +213,8 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
         y = self._targets(y, len(texts))
         labeled = self._labeled_mask(y)
         y_lab = y[labeled]
+        if y_lab.dtype == object:  # e.g. ints mixed with a str unlabeled marker
+            y_lab = np.asarray(y_lab.tolist())
         if len(y_lab) == 0:
             raise ValueError("y has no labeled rows: every target equals unlabeled_label")
         check_classification_targets(y_lab)
