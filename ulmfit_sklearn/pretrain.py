@@ -183,10 +183,12 @@ def pretrain(train_ids, valid_ids, out_dir, tokenizer, *, emb_size=200, hidden_s
         "epochs_run": len(net.history),
         "tokens_seen": int(seen),
         "wall_seconds_this_run": round(wall, 1),
+        "wall_seconds_total": round(sum(h.get("dur", 0) for h in net.history), 1),
         "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                     f"torch {torch.__version__}, {torch.get_num_threads()} threads, {device}",
         "training": {"lr": lr, "drop_mult": drop_mult, "batch_size": batch_size, "bptt": bptt,
-                     "cut_frac": cut_frac, "ratio": ratio, "seed": seed, "planned_tokens": tokens},
+                     "cut_frac": cut_frac, "ratio": ratio, "seed": seed, "planned_tokens": tokens,
+                     "epoch_batches": epoch_batches},
         "curve": [{"epoch": h["epoch"], "train_loss": h.get("train_loss"),
                    "valid_loss": h.get("valid_loss")} for h in net.history],
     })
