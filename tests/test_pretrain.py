@@ -55,3 +55,24 @@ def test_pretrain_resumes_from_its_checkpoint(tmp_path):
     assert [h["epoch"] for h in history] == list(range(1, 31))
     ids = np.load(out / "train_ids.npy")
     assert ids.dtype == np.uint16 and len(ids) > 1000
+
+
+def test_data_parallel_under_torchrun_with_two_cpu_processes(tmp_path):
+    import os
+    import re
+    import subprocess
+    import sys
+
+    train, valid = _corpus(tmp_path)
+    out = tmp_path / "ddp"
+    env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--master_addr", "127.0.0.1", "--master_port", "29581", "-m", "ulmfit_sklearn.pretrain",
+           "--train", str(train), "--valid", str(valid), "--out", str(out)] + ARGS
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sums = dict(re.findall(r"rank (\d): weights checksum (\S+)", proc.stdout))
+    assert set(sums) == {"0", "1"} and sums["0"] == sums["1"]  # identical weights on both ranks
+    enc = load_encoder(str(out / "encoder"))
+    # each process read its own half of the corpus: twice the tokens of one process
+    assert enc.metadata["tokens_seen"] > 10000

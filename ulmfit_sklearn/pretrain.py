@@ -12,7 +12,9 @@ per line):
    number of windows, writing a checkpoint and an encoder folder after each one;
    a killed run resumes from its last checkpoint.
 
-``python -m ulmfit_sklearn.pretrain --help`` runs it from the command line.
+``python -m ulmfit_sklearn.pretrain --help`` runs it from the command line;
+``torchrun --nproc_per_node N -m ulmfit_sklearn.pretrain ...`` runs it data-parallel
+on N processes (GPUs, or CPU processes with the gloo backend).
 """
 
 import argparse
@@ -90,6 +92,40 @@ class TimeLimit(Callback):
             raise KeyboardInterrupt
 
 
+class AllReduceGradients(Callback):
+    """Data-parallel training over ``torch.distributed`` processes (e.g. ``torchrun``).
+
+    Each process reads its own slice of the corpus; this callback starts every
+    process from rank 0's weights and averages the gradients after each backward
+    pass, before the optimizer steps, so all processes keep identical weights.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        import torch.distributed as dist
+
+        for p in net.module_.parameters():
+            dist.broadcast(p.data, src=0)
+
+    def on_grad_computed(self, net, named_parameters, **kwargs):
+        import torch.distributed as dist
+
+        world = dist.get_world_size()
+        for _, p in named_parameters:
+            if p.grad is not None:
+                dist.all_reduce(p.grad)
+                p.grad /= world
+
+
+def distributed_context(device):
+    """(rank, world size), joining the process group that torchrun describes."""
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if str(device).startswith("cuda") else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
 class SaveEachEpoch(Callback):
     """After each epoch: a checkpoint (weights, optimizer, history) to resume from."""
 
@@ -145,7 +181,12 @@ def pretrain(train_ids, valid_ids, out_dir, tokenizer, *, emb_size=200, hidden_s
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    train = TokenStream(np.load(train_ids, mmap_mode="r"))
+    rank, world = distributed_context(device)
+    if world > 1 and str(device).startswith("cuda"):
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank))}"
+    ids = np.load(train_ids, mmap_mode="r")
+    part = len(ids) // world  # each process reads its own slice of the corpus
+    train = TokenStream(ids[rank * part:(rank + 1) * part])
     valid = TokenStream(np.asarray(np.load(valid_ids, mmap_mode="r")[:valid_tokens]))
     total_batches = max(1, int(tokens // (batch_size * bptt)))
     epochs = max(1, math.ceil(total_batches / epoch_batches))
@@ -161,7 +202,8 @@ def pretrain(train_ids, valid_ids, out_dir, tokenizer, *, emb_size=200, hidden_s
                       cut_frac=cut_frac, ratio=ratio, seed=seed, device=device, autocast=autocast,
                       max_batches=epoch_batches, valid_stream=valid, verbose=verbose,
                       start=(done * epoch_batches * bptt) % max(1, per_row),
-                      callbacks=[("save", SaveEachEpoch(out_dir))]
+                      callbacks=([("save", SaveEachEpoch(out_dir))] if rank == 0 else [])
+                      + ([("allreduce", AllReduceGradients())] if world > 1 else [])
                       + ([("time_limit", TimeLimit(max_seconds))] if max_seconds else []))
     net.initialize()
     if ckpt.exists():
@@ -175,7 +217,7 @@ def pretrain(train_ids, valid_ids, out_dir, tokenizer, *, emb_size=200, hidden_s
     if epochs > done:
         net.partial_fit(train, None, epochs=min(epochs - done, max_epochs or epochs))
     wall = time.time() - t0
-    seen = sum(b.get("train_tokens", 0) for h in net.history for b in h["batches"])
+    seen = world * sum(b.get("train_tokens", 0) for h in net.history for b in h["batches"])
     full_valid = np.load(valid_ids, mmap_mode="r")
     meta = dict(metadata or {})
     meta.update({
@@ -194,10 +236,37 @@ def pretrain(train_ids, valid_ids, out_dir, tokenizer, *, emb_size=200, hidden_s
     })
     lm.encoder.set_dropout()
     lm.output_dp.p = 0.0
+    if world > 1:
+        checksum = float(sum(p.double().sum() for p in lm.parameters()))
+        print(f"rank {rank}: weights checksum {checksum:.6f}", flush=True)
+        if rank != 0:
+            return None
     meta["valid"] = evaluate_perplexity(lm, full_valid, meta.get("valid_words"), device=device)
     config = make_config(tokenizer, emb_size, hidden_size, n_layers)
     save_encoder(out_dir / "encoder", config, lm_state_dict(lm), tokenizer, meta)
     return out_dir / "encoder"
+
+
+def prepare_corpus(a, out):
+    """Train the tokenizer and tokenize the corpus, unless done before in ``out``."""
+    tok_cls = TOKENIZERS[a.tokenizer]
+    tok_path = out / tok_cls.filename
+    t0 = time.time()
+    if tok_path.exists():
+        tokenizer = tok_cls.load(tok_path)
+    else:
+        tokenizer = train_tokenizer(a.train, a.tokenizer, a.vocab_size)
+        tokenizer.save(out)
+        print(f"tokenizer trained ({tokenizer.vocab_size} entries) in {time.time() - t0:.0f}s", flush=True)
+    stats_path = out / "corpus.json"
+    if not stats_path.exists():
+        n_tok, n_words = tokenize_corpus(a.train, tokenizer, out / "train_ids.npy")
+        v_tok, v_words = tokenize_corpus([a.valid], tokenizer, out / "valid_ids.npy")
+        stats = {"train_files": [Path(f).name for f in a.train], "train_tokens": n_tok,
+                 "train_words": n_words, "valid_file": Path(a.valid).name, "valid_tokens": v_tok,
+                 "valid_words": v_words}
+        stats_path.write_text(json.dumps(stats, indent=2))
+        print(f"corpus tokenized: {stats} in {time.time() - t0:.0f}s", flush=True)
 
 
 def main(argv=None):
@@ -227,24 +296,15 @@ def main(argv=None):
         torch.set_num_threads(a.threads)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    tok_cls = TOKENIZERS[a.tokenizer]
-    tok_path = out / tok_cls.filename
-    t0 = time.time()
-    if tok_path.exists():
-        tokenizer = tok_cls.load(tok_path)
-    else:
-        tokenizer = train_tokenizer(a.train, a.tokenizer, a.vocab_size)
-        tokenizer.save(out)
-        print(f"tokenizer trained ({tokenizer.vocab_size} entries) in {time.time() - t0:.0f}s", flush=True)
+    rank, world = distributed_context(a.device)
+    if rank == 0:  # one process prepares the tokenizer and the token ids
+        prepare_corpus(a, out)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+    tokenizer = TOKENIZERS[a.tokenizer].load(out / TOKENIZERS[a.tokenizer].filename)
     stats_path = out / "corpus.json"
-    if not stats_path.exists():
-        n_tok, n_words = tokenize_corpus(a.train, tokenizer, out / "train_ids.npy")
-        v_tok, v_words = tokenize_corpus([a.valid], tokenizer, out / "valid_ids.npy")
-        stats = {"train_files": [Path(f).name for f in a.train], "train_tokens": n_tok,
-                 "train_words": n_words, "valid_file": Path(a.valid).name, "valid_tokens": v_tok,
-                 "valid_words": v_words}
-        stats_path.write_text(json.dumps(stats, indent=2))
-        print(f"corpus tokenized: {stats} in {time.time() - t0:.0f}s", flush=True)
     stats = json.loads(stats_path.read_text())
     meta = {"corpus": "Project Gutenberg (public domain), see shared/corpus/MANIFEST.tsv",
             "language": "English, mostly 19th-century books", "command": " ".join(sys.argv),
@@ -256,8 +316,9 @@ def main(argv=None):
                    autocast=a.autocast,
                    max_seconds=a.max_minutes * 60 if a.max_minutes else None,
                    max_epochs=a.max_epochs, metadata=meta)
-    print(f"encoder written to {enc}", flush=True)
-    print(json.dumps(json.loads((enc / "metadata.json").read_text())["valid"]), flush=True)
+    if enc is not None:
+        print(f"encoder written to {enc}", flush=True)
+        print(json.dumps(json.loads((enc / "metadata.json").read_text())["valid"]), flush=True)
 
 
 if __name__ == "__main__":
