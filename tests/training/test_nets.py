@@ -1,0 +1,58 @@
+import numpy as np
+import torch
+
+from ulmfit_sklearn.modules import AWDLSTM, LanguageModel
+from ulmfit_sklearn.training.batching import TokenStream
+from ulmfit_sklearn.training.stages import lm_layer_patterns, make_lm_net
+
+
+def _lm():
+    torch.manual_seed(0)
+    return LanguageModel(AWDLSTM(20, 16, 32, 2, pad_idx=1))
+
+
+def test_lm_net_learns_a_repeating_stream_and_carries_state():
+    stream = TokenStream(np.tile(np.arange(2, 12), 300))
+    net = make_lm_net(_lm(), stream, epochs=4, lr=3e-2, batch_size=4, bptt=10, seed=0)
+    states = []
+    net.initialize()
+    real_forward = net.module_.forward
+
+    def spy(x, state=None):
+        states.append(state is not None)
+        return real_forward(x, state)
+
+    net.module_.forward = spy
+    net.partial_fit(stream, None)
+    losses = [h["train_loss"] for h in net.history]
+    assert losses[-1] < 1.0 < np.log(10)  # far below the unigram entropy of the cycle
+    # the first batch of each epoch starts from zeros, the following ones carry the state
+    per_epoch = len(net.history[0]["batches"])
+    assert states[0] is False and all(states[1:per_epoch])
+    assert states[per_epoch] is False
+
+
+def test_lm_param_groups_follow_discriminative_lrs():
+    lm = _lm()
+    stream = TokenStream(np.arange(2, 500) % 18 + 2)
+    net = make_lm_net(lm, stream, epochs=1, lr=1e-2, lr_decay=2.0, batch_size=2, bptt=5)
+    net.initialize()
+    lr_of = {id(p): g["lr"] for g in net.optimizer_.param_groups for p in g["params"]}
+    named = dict(net.module_.named_parameters())
+    assert lr_of[id(named["encoder.encoder.weight"])] == 1e-2 / 2  # bottom group (with layer 0)
+    assert lr_of[id(named["encoder.rnns.0.lstm.weight_hh_l0"])] == 1e-2 / 2
+    assert lr_of[id(named["encoder.rnns.1.lstm.weight_hh_l0"])] == 1e-2  # top group
+    assert lr_of[id(named["decoder.bias"])] == 1e-2
+    assert len(lr_of) == len(named)
+
+
+def test_ar_tar_only_in_training():
+    lm = _lm()
+    stream = TokenStream(np.arange(2, 500) % 18 + 2)
+    net = make_lm_net(lm, stream, epochs=1, lr=1e-2, batch_size=2, bptt=5)
+    net.initialize()
+    x = torch.randint(2, 20, (2, 6))
+    y_pred = net.infer(x)
+    train_loss = net.get_loss(y_pred, x, training=True)
+    eval_loss = net.get_loss(y_pred, x, training=False)
+    assert train_loss > eval_loss
