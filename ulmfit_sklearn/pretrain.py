@@ -214,8 +214,9 @@ def pretrain(train_ids, valid_ids, out_dir, tokenizer, *, emb_size=200, hidden_s
         stlr = dict(net.callbacks_)["stlr"]
         stlr.lr_lambda = ShiftedSchedule(stlr.lr_lambda, done * epoch_batches)
     t0 = time.time()
-    if epochs > done:
-        net.partial_fit(train, None, epochs=min(epochs - done, max_epochs or epochs))
+    todo = epochs - done if max_epochs is None else min(epochs - done, max_epochs)
+    if todo > 0:  # max_epochs=0 only writes the encoder from the last checkpoint
+        net.partial_fit(train, None, epochs=todo)
     wall = time.time() - t0
     seen = world * sum(b.get("train_tokens", 0) for h in net.history for b in h["batches"])
     full_valid = np.load(valid_ids, mmap_mode="r")
@@ -286,7 +287,8 @@ def main(argv=None):
     p.add_argument("--lr", type=float, default=5e-3)
     p.add_argument("--drop-mult", type=float, default=0.1)
     p.add_argument("--max-minutes", type=float, default=None, help="stop this run after so long")
-    p.add_argument("--max-epochs", type=int, default=None, help="stop this run after so many epochs")
+    p.add_argument("--max-epochs", type=int, default=None,
+                   help="stop this run after so many epochs (0: write the encoder from the last checkpoint)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--autocast", action="store_true")
     p.add_argument("--threads", type=int, default=None)
