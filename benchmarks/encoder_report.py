@@ -62,7 +62,8 @@ def record(name):
         f"{m['valid']['ppl_token']:.1f} per token, {m['valid']['ppl_word']:.1f} per word |",
         f"| training | {json.dumps(m['training'])} |",
         f"| files | {size_mb:.1f} MB (weights fp16) |",
-        f"| command | `{m.get('command')}` |", "",
+        f"| command | `{m.get('command')}` |",
+        f"| runs | {m['runs']} |" if m.get("runs") else "", "",
         f"![validation curve](img/{name}-curve.png)", "",
     ]
     plot_curve(m, ROOT / "docs" / "img" / f"{name}-curve.png")
