@@ -76,3 +76,16 @@ def test_data_parallel_under_torchrun_with_two_cpu_processes(tmp_path):
     enc = load_encoder(str(out / "encoder"))
     # each process read its own half of the corpus: twice the tokens of one process
     assert enc.metadata["tokens_seen"] > 10000
+
+
+def test_pretraining_goes_on_from_an_encoder(tmp_path):
+    train, valid = _corpus(tmp_path)
+    first = tmp_path / "first"
+    main(["--train", str(train), "--valid", str(valid), "--out", str(first)] + ARGS + ["--tokens", "3000"])
+    base = load_encoder(str(first / "encoder"))
+    more = tmp_path / "more"
+    main(["--train", str(train), "--valid", str(valid), "--out", str(more), "--init",
+          str(first / "encoder")] + ARGS + ["--tokens", "3000"])
+    cont = load_encoder(str(more / "encoder"))
+    assert cont.tokenizer.itos == base.tokenizer.itos  # the encoder's tokenizer is reused
+    assert cont.metadata["valid"]["ppl_token"] < base.metadata["valid"]["ppl_token"]

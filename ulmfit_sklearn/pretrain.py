@@ -171,13 +171,15 @@ def evaluate_perplexity(lm, ids, n_words=None, batch_size=32, bptt=70, device="c
 def pretrain(train_ids, valid_ids, out_dir, tokenizer, *, emb_size=200, hidden_size=600,
              n_layers=3, tokens=10_000_000, epoch_batches=200, batch_size=64, bptt=70, lr=5e-3,
              drop_mult=0.1, cut_frac=0.02, ratio=32, seed=0, device="cpu", autocast=False,
-             max_seconds=None, max_epochs=None, valid_tokens=100_000, metadata=None, verbose=0):
+             max_seconds=None, max_epochs=None, valid_tokens=100_000, metadata=None, verbose=0,
+             init=None):
     """Train an AWD-LSTM language model; write checkpoints and the encoder folder.
 
     ``tokens`` sets the length of the one STLR cycle (the run stops early at
     ``max_seconds``, or after ``max_epochs`` epochs in this call).  Each epoch reads
     ``epoch_batches`` windows and ends with a checkpoint in ``out_dir/checkpoint``,
-    from which a new call resumes.
+    from which a new call resumes.  ``init`` (an encoder, e.g. the bundled one)
+    gives the starting weights of a new run: pretraining goes on from it.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -193,6 +195,13 @@ def pretrain(train_ids, valid_ids, out_dir, tokenizer, *, emb_size=200, hidden_s
     torch.manual_seed(seed)
     lm = LanguageModel(AWDLSTM(tokenizer.vocab_size, emb_size, hidden_size, n_layers,
                                tokenizer.pad_id))
+    if init is not None:
+        if init.config["vocab_size"] != tokenizer.vocab_size or \
+                (init.config["emb_size"], init.config["hidden_size"], init.config["n_layers"]) != \
+                (emb_size, hidden_size, n_layers):
+            raise ValueError("--init encoder's vocabulary or sizes differ from this run's")
+        state = dict(init.state_dict)
+        lm.load_state_dict(dict(state, **{"decoder.weight": state["encoder.encoder.weight"]}))
     lm.encoder.set_dropout(**scaled_dropout(LM_DROPOUT, drop_mult))
     lm.output_dp.p = LM_DROPOUT["output"] * drop_mult
     ckpt = out_dir / "checkpoint"
@@ -287,6 +296,8 @@ def main(argv=None):
     p.add_argument("--lr", type=float, default=5e-3)
     p.add_argument("--drop-mult", type=float, default=0.1)
     p.add_argument("--max-minutes", type=float, default=None, help="stop this run after so long")
+    p.add_argument("--init", default=None,
+                   help="encoder (name or folder) to start from; its tokenizer is reused")
     p.add_argument("--max-epochs", type=int, default=None,
                    help="stop this run after so many epochs (0: write the encoder from the last checkpoint)")
     p.add_argument("--device", default="cpu")
@@ -299,6 +310,15 @@ def main(argv=None):
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     rank, world = distributed_context(a.device)
+    init = None
+    if a.init:
+        from .encoders import load_encoder
+
+        init = load_encoder(a.init)
+        a.tokenizer = init.config["tokenizer"]["type"]
+        a.emb_size, a.hidden_size, a.n_layers = (init.config[k] for k in ("emb_size", "hidden_size", "n_layers"))
+        if rank == 0 and not (out / init.tokenizer.filename).exists():
+            init.tokenizer.save(out)
     if rank == 0:  # one process prepares the tokenizer and the token ids
         prepare_corpus(a, out)
     if world > 1:
@@ -317,7 +337,7 @@ def main(argv=None):
                    bptt=a.bptt, lr=a.lr, drop_mult=a.drop_mult, seed=a.seed, device=a.device,
                    autocast=a.autocast,
                    max_seconds=a.max_minutes * 60 if a.max_minutes else None,
-                   max_epochs=a.max_epochs, metadata=meta)
+                   max_epochs=a.max_epochs, metadata=meta, init=init)
     if enc is not None:
         print(f"encoder written to {enc}", flush=True)
         print(json.dumps(json.loads((enc / "metadata.json").read_text())["valid"]), flush=True)
