@@ -3,7 +3,7 @@ import torch
 
 from ulmfit_sklearn.modules import AWDLSTM, LanguageModel
 from ulmfit_sklearn.training.batching import TokenStream
-from ulmfit_sklearn.training.stages import lm_layer_patterns, make_lm_net
+from ulmfit_sklearn.training.stages import make_lm_net
 
 
 def _lm():
