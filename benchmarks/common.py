@@ -58,8 +58,9 @@ def machine():
 
 
 def git_commit():
+    """The last commit that changed the package (so doc-only commits keep results current)."""
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+        out = subprocess.run(["git", "log", "-1", "--format=%h", "--", "ulmfit_sklearn"], cwd=ROOT,
                              capture_output=True, text=True, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "ulmfit_sklearn"], cwd=ROOT,
                                capture_output=True, text=True).stdout.strip()

@@ -41,9 +41,17 @@ def fit_budget_table(rows):
     return "\n".join(out)
 
 
+def current(rows):
+    """Only the rows of each method's newest package commit and encoder (no stale mix)."""
+    latest = {}
+    for r in rows:
+        latest[r["method"]] = (r.get("git_commit"), r.get("encoder_sha256"))
+    return [r for r in rows if (r.get("git_commit"), r.get("encoder_sha256")) == latest[r["method"]]]
+
+
 def learning_curves(rows):
     groups = defaultdict(list)
-    for r in rows:
+    for r in current(rows):
         groups[(r["dataset"], r["n_unlabeled"], r["method"], r["n"])].append(r["error"])
     if not groups:
         return "No learning-curve results yet (run `benchmarks/learning_curve.py`)."
