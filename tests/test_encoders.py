@@ -4,8 +4,8 @@ import shutil
 import pytest
 import torch
 
-from ulmfit_sklearn.encoders import (EncoderError, bundled_encoders, load_encoder,
-                                     load_encoder_folder)
+from ulmfit_sklearn.encoders import (EncoderError, bundled_encoders, extend_vocabulary,
+                                     load_encoder, load_encoder_folder, new_words, save_encoder)
 
 
 def test_roundtrip_gives_the_same_weights_and_tokenizer(tiny_encoder_dir):
@@ -86,3 +86,61 @@ def test_bundled_default_loads_and_verifies():
     enc = load_encoder("default")
     assert enc.metadata["files"]
     assert enc.config["vocab_size"] == enc.tokenizer.vocab_size
+
+
+# ---------------------------------------------------------------- word vectors
+def _vector_encoder(tmp_path, tiny_encoder_dir):
+    """The tiny encoder with vectors for its words and for three more, such that
+    every embedding row is an exact affine function of the word's vector."""
+    enc = load_encoder(tiny_encoder_dir)
+    gen = torch.Generator().manual_seed(0)
+    extra = ["zebra", "okapi", "gnu"]
+    words = [w for w in enc.tokenizer.itos if not w.startswith("xx")] + extra
+    vectors = torch.randn(len(words), 5, generator=gen)
+    a, b = torch.randn(5, 16, generator=gen), torch.randn(16, generator=gen)
+    state = dict(enc.state_dict)
+    emb = state["encoder.encoder.weight"].clone()
+    for i, w in enumerate(words[: -len(extra)]):
+        emb[enc.tokenizer.stoi[w]] = vectors[i] @ a + b
+    state["encoder.encoder.weight"] = emb
+    folder = save_encoder(tmp_path / "vec", enc.config, state, enc.tokenizer, {}, torch.float32,
+                          vectors=(words, vectors))
+    return load_encoder(folder), (a, b)
+
+
+def test_vectors_roundtrip_and_are_verified(tmp_path, tiny_encoder_dir):
+    enc, _ = _vector_encoder(tmp_path, tiny_encoder_dir)
+    words, matrix = enc.vectors
+    assert words[-3:] == ["zebra", "okapi", "gnu"] and matrix.shape == (len(words), 5)
+    assert set(enc.metadata["files"]) >= {"vectors.safetensors", "vectors.txt"}
+    (tmp_path / "vec" / "vectors.txt").write_text("zebra\n")
+    with pytest.raises(EncoderError, match="vectors.txt"):
+        load_encoder_folder(tmp_path / "vec")
+
+
+def test_new_words_with_a_vector_are_placed_by_the_fitted_map(tmp_path, tiny_encoder_dir):
+    enc, (a, b) = _vector_encoder(tmp_path, tiny_encoder_dir)
+    texts = ["a zebra and an aardvark", "the aardvark again"]
+    words = new_words(enc, texts)
+    assert "zebra" in words  # seen once, but it has a vector
+    assert "aardvark" in words  # seen twice
+    assert "an" not in words  # seen once, no vector: left out
+    ext = extend_vocabulary(enc, words)
+    emb = ext.state_dict["encoder.encoder.weight"]
+    zebra = enc.vectors[1][enc.vectors[0].index("zebra")]
+    torch.testing.assert_close(emb[ext.tokenizer.stoi["zebra"]], zebra @ a + b, atol=1e-3, rtol=1e-3)
+    old = enc.state_dict["encoder.encoder.weight"]
+    torch.testing.assert_close(emb[ext.tokenizer.stoi["aardvark"]], old.mean(0))
+    assert ext.vectors is enc.vectors and ext.config["vocab_size"] == len(ext.tokenizer.itos)
+    assert ext.tokenizer.itos[: len(enc.tokenizer.itos)] == enc.tokenizer.itos
+
+
+def test_classifier_knows_vector_words_its_training_texts_lack(tmp_path, tiny_encoder_dir):
+    from conftest import FAST, make_toy_data
+    from ulmfit_sklearn import ULMFiTClassifier
+
+    enc, _ = _vector_encoder(tmp_path, tiny_encoder_dir)
+    X, y = make_toy_data(30)
+    clf = ULMFiTClassifier(enc, **FAST).fit(X, y)
+    assert {"zebra", "okapi", "gnu"} <= set(clf.tokenizer_.stoi)
+    assert clf.predict_proba(["a zebra film"]).shape == (1, 2)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ulmfit_sklearn import ULMFiTClassifier
-from ulmfit_sklearn.encoders import EncoderError, extend_vocabulary, load_encoder
+from ulmfit_sklearn.encoders import EncoderError, extend_vocabulary, load_encoder, new_words
 from ulmfit_sklearn.encoders.fastai import load_itos
 
 from conftest import make_toy_data
@@ -61,7 +61,7 @@ def test_weights_convert_by_name(fastai_dir):
 
 def test_target_words_get_the_mean_embedding(fastai_dir):
     enc = load_encoder(str(fastai_dir))
-    ext = extend_vocabulary(enc, ["a zebra film", "the zebra was good", "one okapi"], min_freq=2)
+    ext = extend_vocabulary(enc, new_words(enc, ["a zebra film", "the zebra was good", "one okapi"]))
     assert "zebra" in ext.tokenizer.stoi and "okapi" not in ext.tokenizer.stoi
     row = ext.state_dict["encoder.encoder.weight"][ext.tokenizer.stoi["zebra"]]
     torch.testing.assert_close(row, enc.state_dict["encoder.encoder.weight"].mean(0))

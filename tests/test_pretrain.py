@@ -3,10 +3,13 @@
 import json
 
 import numpy as np
+import pytest
 
 from ulmfit_sklearn import ULMFiTClassifier
 from ulmfit_sklearn.encoders import load_encoder
-from ulmfit_sklearn.pretrain import main
+from ulmfit_sklearn.modules import AWDLSTM, LanguageModel
+from ulmfit_sklearn.pretrain import init_embedding, main, read_vectors, vector_vocabulary
+from ulmfit_sklearn.text import SPECIAL_TOKENS
 
 from conftest import make_toy_data
 
@@ -89,3 +92,57 @@ def test_pretraining_goes_on_from_an_encoder(tmp_path):
     cont = load_encoder(str(more / "encoder"))
     assert cont.tokenizer.itos == base.tokenizer.itos  # the encoder's tokenizer is reused
     assert cont.metadata["valid"]["ppl_token"] < base.metadata["valid"]["ppl_token"]
+
+
+def _vector_file(tmp_path):
+    """GloVe-format vectors for the toy words (and one the corpus lacks)."""
+    from conftest import FILL, NEG, POS
+
+    rng = np.random.default_rng(0)
+    words = FILL + POS + NEG + ["zebra"]
+    path = tmp_path / "vectors.txt"
+    path.write_text("".join(w + " " + " ".join(f"{x:.4f}" for x in rng.normal(size=6)) + "\n"
+                            for w in words))
+    return path, words
+
+
+def test_read_vectors_and_their_vocabulary(tmp_path):
+    path, words = _vector_file(tmp_path)
+    got, matrix = read_vectors(path)
+    assert got == words and matrix.shape == (len(words), 6) and matrix.dtype == np.float32
+    assert read_vectors(path, limit=3)[0] == words[:3]
+    tok = vector_vocabulary(got, 10)
+    assert tok.vocab_size == 10 and tok.itos[len(SPECIAL_TOKENS):] == words[: 10 - len(SPECIAL_TOKENS)]
+    bad = tmp_path / "bad.txt"
+    bad.write_text("the 1 2 3\nof 1 2\n")
+    with pytest.raises(ValueError, match="line 2"):
+        read_vectors(bad)
+
+
+def test_embedding_starts_from_the_vectors(tmp_path):
+    path, _ = _vector_file(tmp_path)
+    words, matrix = read_vectors(path)
+    tok = vector_vocabulary(words, 100)
+    lm = LanguageModel(AWDLSTM(tok.vocab_size, 8, 12, 2, tok.pad_id))
+    assert init_embedding(lm, tok, words, matrix) == len(words)
+    emb = lm.encoder.encoder.weight.detach()
+    np.testing.assert_allclose(emb[tok.stoi["zebra"], :6].numpy(), matrix[words.index("zebra")])
+    assert (emb[tok.pad_id] == 0).all()
+    assert lm.decoder.weight is lm.encoder.encoder.weight
+    with pytest.raises(ValueError, match="below"):
+        init_embedding(LanguageModel(AWDLSTM(tok.vocab_size, 4, 12, 2, tok.pad_id)), tok, words, matrix)
+
+
+def test_pretraining_from_word_vectors_ships_them(tmp_path):
+    train, valid = _corpus(tmp_path)
+    path, words = _vector_file(tmp_path)
+    out = tmp_path / "run"
+    main(["--train", str(train), "--valid", str(valid), "--out", str(out), "--vectors", str(path)]
+         + ARGS + ["--tokens", "3000"])
+    enc = load_encoder(str(out / "encoder"))
+    assert enc.tokenizer.kind == "word" and "zebra" in enc.tokenizer.stoi
+    assert enc.vectors[0] == words and enc.metadata["word_vectors"] == "vectors.txt"
+    more = tmp_path / "more"
+    main(["--train", str(train), "--valid", str(valid), "--out", str(more), "--init",
+          str(out / "encoder")] + ARGS + ["--tokens", "1000"])
+    assert load_encoder(str(more / "encoder")).vectors[0] == words  # kept when going on

@@ -15,7 +15,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory
 
 from . import __version__
-from .encoders import Encoder, extend_vocabulary, load_encoder, lm_state_dict, random_encoder
+from .encoders import (Encoder, extend_vocabulary, load_encoder, lm_state_dict, new_words,
+                       random_encoder)
 from .modules import CLAS_DROPOUT, LM_DROPOUT, SequenceClassifier, scaled_dropout
 from .text import encode_texts
 from .training.batching import DocumentDataset, TokenStream
@@ -235,17 +236,18 @@ class ULMFiTBase(BaseEstimator):
         device = self._device()
         encoder, key = self._load_encoder(seed)
         stage_epochs = self._stage_epochs(encoder)
-        encoder = extend_vocabulary(encoder, texts)  # word vocabularies only
-        tokenizer = encoder.tokenizer
-        docs = encode_texts(tokenizer, texts)
+        encoder = extend_vocabulary(encoder, new_words(encoder, texts))  # word vocabularies only
+        docs = encode_texts(encoder.tokenizer, texts)
         lm_state, lm_history = self._finetune(encoder, key, texts, docs, seed, device)
+        tuned = Encoder(encoder.config, lm_state, encoder.tokenizer, vectors=encoder.vectors)
+        if tuned.vectors is not None:  # the classifier also knows words only test texts have
+            tuned = extend_vocabulary(tuned, tuned.vectors[0])
+        tokenizer = tuned.tokenizer
 
         lab_docs = [d for d, m in zip(docs, labeled) if m]
         ps = (CLAS_DROPOUT["output"] * self.drop_mult, 0.1 * self.drop_mult)
         with seeded(seed, device):
-            lm = encoder.build_module()
-            lm.load_state_dict(dict(lm_state, **{"decoder.weight": lm_state["encoder.encoder.weight"]}))
-            awd = lm.encoder
+            awd = tuned.build_module().encoder
             awd.set_dropout(**scaled_dropout(CLAS_DROPOUT, self.drop_mult))
             module = SequenceClassifier(awd, n_out, bptt=self.bptt, max_len=self.max_len,
                                         ps=tuple(min(p, 0.99) for p in ps))

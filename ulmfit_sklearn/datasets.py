@@ -17,7 +17,8 @@ DATA_DIR = Path(__file__).parent / "data"
 _OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 
 
-def _open_text(path):
+def open_text(path):
+    """Open a text file for reading, decompressing ``.gz``, ``.bz2`` or ``.xz``."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
@@ -28,7 +29,7 @@ def _open_text(path):
 def _records(path):
     path = Path(path)
     stem = path.name[: -len(path.suffix)] if path.suffix in _OPENERS else path.name
-    with _open_text(path) as f:
+    with open_text(path) as f:
         if stem.endswith((".jsonl", ".json")):
             rows = []
             for i, line in enumerate(f, 1):

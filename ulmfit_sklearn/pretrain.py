@@ -20,7 +20,6 @@ on N processes (GPUs, or CPU processes with the gloo backend).
 import argparse
 import itertools
 import json
-import lzma
 import math
 import os
 import platform
@@ -32,9 +31,10 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
+from .datasets import open_text
 from .encoders import lm_state_dict, make_config, save_encoder
 from .modules import LM_DROPOUT, AWDLSTM, LanguageModel, scaled_dropout
-from .text import TOKENIZERS
+from .text import SPECIAL_TOKENS, TOKENIZERS, WordTokenizer
 from .training.batching import LMStreamBatches, TokenStream
 from .training.callbacks import ShiftedSchedule
 from .training.stages import make_lm_net
@@ -44,8 +44,7 @@ def read_paragraphs(files, limit=None):
     """Yield the non-empty lines of text files (xz-compressed or not)."""
     def lines():
         for f in files:
-            opener = lzma.open if str(f).endswith(".xz") else open
-            with opener(f, "rt", encoding="utf-8") as fh:
+            with open_text(f) as fh:
                 for line in fh:
                     line = line.strip()
                     if line:
@@ -59,6 +58,71 @@ def train_tokenizer(files, kind="sentencepiece", vocab_size=8000, sample=100_000
     if kind == "sentencepiece":
         return TOKENIZERS[kind].train(texts, vocab_size=vocab_size)
     return TOKENIZERS[kind].train(texts, max_vocab=vocab_size)
+
+
+def read_vectors(path, limit=None):
+    """Word vectors in GloVe's text format: ``word x1 ... xd`` per line.
+
+    Returns (words, float32 array of shape (n_words, d)), in the file's order
+    (GloVe's: most frequent first), keeping the first of repeated words.  The file
+    may be plain, ``.gz``, ``.bz2`` or ``.xz``.
+    """
+    words, rows, seen = [], [], set()
+    with open_text(path) as f:
+        for i, line in enumerate(itertools.islice(f, limit), 1):
+            parts = line.rstrip().split(" ")
+            if len(parts) < 2:
+                continue
+            try:
+                vec = [float(x) for x in parts[1:]]
+            except ValueError:
+                raise ValueError(f"{path}, line {i}: not a word followed by numbers") from None
+            if rows and len(vec) != len(rows[0]):
+                raise ValueError(f"{path}, line {i}: {len(vec)} numbers, expected {len(rows[0])}")
+            if parts[0] not in seen:
+                seen.add(parts[0])
+                words.append(parts[0])
+                rows.append(vec)
+    if not rows:
+        raise ValueError(f"{path}: no word vectors found")
+    return words, np.asarray(rows, dtype=np.float32)
+
+
+def vector_vocabulary(words, vocab_size):
+    """A word tokenizer over the special tokens and the first words of a vector file.
+
+    A vector file lists words by their frequency in a large corpus (GloVe: 6B
+    tokens of Wikipedia and news), a vocabulary for modern English that a small
+    pretraining corpus could not give.
+    """
+    rest = [w for w in words if w not in SPECIAL_TOKENS]
+    return WordTokenizer(list(SPECIAL_TOKENS) + rest[: max(0, vocab_size - len(SPECIAL_TOKENS))])
+
+
+def init_embedding(lm, tokenizer, words, vectors, seed=0):
+    """Start the embedding (and tied decoder) of ``lm`` from word vectors.
+
+    Words with a vector get it in the first ``d`` dimensions; the special tokens
+    draw theirs from a normal with the vectors' mean and spread; padding is zero.
+    Embedding dimensions beyond ``d`` keep their random initialisation.  Returns
+    the number of words that got a vector.
+    """
+    emb = lm.encoder.encoder.weight
+    d = vectors.shape[1]
+    if emb.shape[1] < d:
+        raise ValueError(f"embedding size {emb.shape[1]} is below the vectors' size {d}")
+    index = {w: i for i, w in enumerate(words)}
+    rows = [(i, index[w]) for i, w in enumerate(tokenizer.itos) if w in index]
+    vecs = torch.as_tensor(vectors)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        special = [tokenizer.stoi[t] for t in SPECIAL_TOKENS if t in tokenizer.stoi]
+        emb[special, :d] = vecs.mean(0) + vecs.std(0) * torch.randn(len(special), d, generator=gen)
+        if rows:
+            ids, src = zip(*rows)
+            emb[list(ids), :d] = vecs[list(src)]
+        emb[tokenizer.pad_id] = 0.0
+    return len(rows)
 
 
 def tokenize_corpus(files, tokenizer, out_path, limit=None):
@@ -172,7 +236,7 @@ def pretrain(train_ids, valid_ids, out_dir, tokenizer, *, emb_size=200, hidden_s
              n_layers=3, tokens=10_000_000, epoch_batches=200, batch_size=64, bptt=70, lr=5e-3,
              drop_mult=0.1, cut_frac=0.02, ratio=32, seed=0, device="cpu", autocast=False,
              max_seconds=None, max_epochs=None, valid_tokens=100_000, metadata=None, verbose=0,
-             init=None):
+             init=None, vectors=None):
     """Train an AWD-LSTM language model; write checkpoints and the encoder folder.
 
     ``tokens`` sets the length of the one STLR cycle (the run stops early at
@@ -180,6 +244,9 @@ def pretrain(train_ids, valid_ids, out_dir, tokenizer, *, emb_size=200, hidden_s
     ``epoch_batches`` windows and ends with a checkpoint in ``out_dir/checkpoint``,
     from which a new call resumes.  ``init`` (an encoder, e.g. the bundled one)
     gives the starting weights of a new run: pretraining goes on from it.
+    ``vectors`` (words, array), e.g. from :func:`read_vectors`, start the embedding
+    of a new run (see :func:`init_embedding`) and are kept in the encoder folder,
+    where they place target-task words that the vocabulary lacks.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -202,6 +269,9 @@ def pretrain(train_ids, valid_ids, out_dir, tokenizer, *, emb_size=200, hidden_s
             raise ValueError("--init encoder's vocabulary or sizes differ from this run's")
         state = dict(init.state_dict)
         lm.load_state_dict(dict(state, **{"decoder.weight": state["encoder.encoder.weight"]}))
+    elif vectors is not None:
+        n = init_embedding(lm, tokenizer, *vectors, seed=seed)
+        print(f"{n} of {tokenizer.vocab_size} embeddings start from word vectors", flush=True)
     lm.encoder.set_dropout(**scaled_dropout(LM_DROPOUT, drop_mult))
     lm.output_dp.p = LM_DROPOUT["output"] * drop_mult
     ckpt = out_dir / "checkpoint"
@@ -253,7 +323,7 @@ def pretrain(train_ids, valid_ids, out_dir, tokenizer, *, emb_size=200, hidden_s
             return None
     meta["valid"] = evaluate_perplexity(lm, full_valid, meta.get("valid_words"), device=device)
     config = make_config(tokenizer, emb_size, hidden_size, n_layers)
-    save_encoder(out_dir / "encoder", config, lm_state_dict(lm), tokenizer, meta)
+    save_encoder(out_dir / "encoder", config, lm_state_dict(lm), tokenizer, meta, vectors=vectors)
     return out_dir / "encoder"
 
 
@@ -264,6 +334,9 @@ def prepare_corpus(a, out):
     t0 = time.time()
     if tok_path.exists():
         tokenizer = tok_cls.load(tok_path)
+    elif a.vectors:
+        tokenizer = vector_vocabulary(a.vectors[0], a.vocab_size)
+        tokenizer.save(out)
     else:
         tokenizer = train_tokenizer(a.train, a.tokenizer, a.vocab_size)
         tokenizer.save(out)
@@ -296,6 +369,9 @@ def main(argv=None):
     p.add_argument("--lr", type=float, default=5e-3)
     p.add_argument("--drop-mult", type=float, default=0.1)
     p.add_argument("--max-minutes", type=float, default=None, help="stop this run after so long")
+    p.add_argument("--vectors", default=None,
+                   help="word vectors in GloVe's text format: a word vocabulary of their first "
+                        "--vocab-size words, whose embeddings start from them")
     p.add_argument("--init", default=None,
                    help="encoder (name or folder) to start from; its tokenizer is reused")
     p.add_argument("--max-epochs", type=int, default=None,
@@ -311,12 +387,19 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     rank, world = distributed_context(a.device)
     init = None
+    vectors_meta = {}
+    if a.vectors:
+        vectors_meta = {"word_vectors": Path(a.vectors).name}
+        a.vectors = read_vectors(a.vectors)
+        a.tokenizer = "word"
     if a.init:
         from .encoders import load_encoder
 
         init = load_encoder(a.init)
         a.tokenizer = init.config["tokenizer"]["type"]
         a.emb_size, a.hidden_size, a.n_layers = (init.config[k] for k in ("emb_size", "hidden_size", "n_layers"))
+        if a.vectors is None:
+            a.vectors = init.vectors  # kept in the new encoder
         if rank == 0 and not (out / init.tokenizer.filename).exists():
             init.tokenizer.save(out)
     if rank == 0:  # one process prepares the tokenizer and the token ids
@@ -330,14 +413,14 @@ def main(argv=None):
     stats = json.loads(stats_path.read_text())
     meta = {"corpus": "Project Gutenberg (public domain), see shared/corpus/MANIFEST.tsv",
             "language": "English, mostly 19th-century books", "command": " ".join(sys.argv),
-            **stats}
+            **stats, **vectors_meta}
     enc = pretrain(out / "train_ids.npy", out / "valid_ids.npy", out, tokenizer,
                    emb_size=a.emb_size, hidden_size=a.hidden_size, n_layers=a.n_layers,
                    tokens=a.tokens, epoch_batches=a.epoch_batches, batch_size=a.batch_size,
                    bptt=a.bptt, lr=a.lr, drop_mult=a.drop_mult, seed=a.seed, device=a.device,
                    autocast=a.autocast,
                    max_seconds=a.max_minutes * 60 if a.max_minutes else None,
-                   max_epochs=a.max_epochs, metadata=meta, init=init)
+                   max_epochs=a.max_epochs, metadata=meta, init=init, vectors=a.vectors)
     if enc is not None:
         print(f"encoder written to {enc}", flush=True)
         print(json.dumps(json.loads((enc / "metadata.json").read_text())["valid"]), flush=True)

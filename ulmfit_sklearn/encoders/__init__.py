@@ -14,6 +14,12 @@ An encoder is a folder with four files:
     business: weights load as fp32.
 the tokenizer file
     ``tokenizer.model`` (SentencePiece) or ``vocab.txt`` (one word per line).
+``vectors.safetensors`` and ``vectors.txt`` (optional)
+    Word vectors (``vectors``: a matrix, one row per line of ``vectors.txt``) of a
+    vocabulary larger than the encoder's, e.g. the GloVe vectors its embedding
+    started from; named in ``config["vectors"]``.  Target-task words that the
+    vocabulary lacks get an embedding from their vector (see
+    :func:`extend_vocabulary`).
 ``metadata.json``
     What the encoder is: corpus, tokens seen, held-out perplexity, command, ...,
     and ``files``: the sha256 of each of the other files, which loading verifies.
@@ -61,6 +67,8 @@ class Encoder:
     tokenizer: object
     metadata: dict = field(default_factory=dict)
     path: str = None
+    #: (words, float tensor of shape (len(words), d)), or None
+    vectors: tuple = None
 
     @property
     def sha256(self):
@@ -126,11 +134,13 @@ def lm_state_dict(lm):
             if k != "decoder.weight"}
 
 
-def save_encoder(folder, config, state_dict, tokenizer, metadata=None, dtype=torch.float16):
+def save_encoder(folder, config, state_dict, tokenizer, metadata=None, dtype=torch.float16,
+                 vectors=None):
     """Write an encoder folder; returns its path.
 
     ``state_dict`` is a LanguageModel's (see :func:`lm_state_dict`); it is stored
-    as ``dtype``.  The metadata gets the sha256 of every file.
+    as ``dtype``, and so are the optional ``vectors`` (words, matrix).  The
+    metadata gets the sha256 of every file.
     """
     from safetensors.torch import save_file
 
@@ -138,15 +148,28 @@ def save_encoder(folder, config, state_dict, tokenizer, metadata=None, dtype=tor
     folder.mkdir(parents=True, exist_ok=True)
     tok_file = tokenizer.save(folder)
     config = dict(config, tokenizer={"type": tokenizer.kind, "file": tok_file})
+    config.pop("vectors", None)
+    if vectors is not None:
+        words, matrix = vectors
+        config["vectors"] = {"file": "vectors.safetensors", "words": "vectors.txt"}
+        save_file({"vectors": torch.as_tensor(matrix).to(dtype).contiguous()},
+                  str(folder / "vectors.safetensors"))
+        (folder / "vectors.txt").write_text("\n".join(words) + "\n", encoding="utf-8")
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in state_dict.items()
                if k != "decoder.weight"}
     save_file(tensors, str(folder / config["weights"]))
     metadata = dict(metadata or {})
-    metadata["files"] = {name: _sha256(folder / name)
-                         for name in ("config.json", config["weights"], tok_file)}
+    metadata["files"] = {name: _sha256(folder / name) for name in _file_names(config)}
     (folder / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
     return folder
+
+
+def _file_names(config):
+    names = ["config.json", config["weights"], config["tokenizer"]["file"]]
+    if config.get("vectors"):
+        names += [config["vectors"]["file"], config["vectors"]["words"]]
+    return names
 
 
 def _read_json(path):
@@ -158,33 +181,73 @@ def _read_json(path):
         raise EncoderError(f"encoder file is not valid JSON: {path} ({exc})") from None
 
 
-def extend_vocabulary(encoder, texts, min_freq=2, max_vocab=60000):
-    """A word-vocabulary encoder whose vocabulary also holds the target texts' words.
+def new_words(encoder, texts, min_freq=2, max_vocab=60000):
+    """Words of ``texts`` (after the rules) to add to a word-vocabulary encoder.
 
-    Words seen at least ``min_freq`` times in ``texts`` that the vocabulary lacks are
-    added (most frequent first, up to ``max_vocab`` entries in all) with the mean
-    embedding and the mean decoder bias, as fastai's ``match_embeds`` does.
-    SentencePiece encoders are returned unchanged.
+    Those seen at least ``min_freq`` times, and those seen at all that have a
+    vector in ``encoder.vectors``, most frequent first, while the vocabulary stays
+    within ``max_vocab`` entries.  SentencePiece encoders need none: [].
     """
     from collections import Counter
 
-    from ..text import WordTokenizer, apply_rules
+    from ..text import apply_rules
 
     tok = encoder.tokenizer
     if tok.kind != "word":
-        return encoder
+        return []
+    has_vector = set(encoder.vectors[0]) if encoder.vectors is not None else set()
     counts = Counter(w for t in texts for w in apply_rules(t))
     room = max(0, max_vocab - tok.vocab_size)
-    new = [w for w, c in counts.most_common() if c >= min_freq and w not in tok.stoi][:room]
-    if not new:
+    return [w for w, c in counts.most_common()
+            if (c >= min_freq or w in has_vector) and w not in tok.stoi][:room]
+
+
+def vector_map(encoder):
+    """The least-squares affine map from word vectors to the encoder's embedding,
+    fitted on the words that have both; None without vectors."""
+    if encoder.vectors is None:
+        return None
+    words, matrix = encoder.vectors
+    stoi = encoder.tokenizer.stoi
+    pairs = [(stoi[w], i) for i, w in enumerate(words) if w in stoi]
+    if len(pairs) <= matrix.shape[1]:
+        return None  # too few shared words to fit the map
+    ids, src = (list(t) for t in zip(*pairs))
+    x = torch.cat([matrix[src].double(), torch.ones(len(src), 1, dtype=torch.float64)], 1)
+    y = encoder.state_dict["encoder.encoder.weight"][ids].double()
+    w = torch.linalg.lstsq(x, y).solution
+    return lambda v: (torch.cat([v.double(), torch.ones(len(v), 1, dtype=torch.float64)], 1) @ w).float()
+
+
+def extend_vocabulary(encoder, words):
+    """The encoder with ``words`` appended to its word vocabulary.
+
+    A new word with a vector in ``encoder.vectors`` gets that vector mapped into
+    the embedding space (:func:`vector_map`); the others get the mean embedding,
+    as fastai's ``match_embeds`` does.  All get the mean decoder bias.
+    SentencePiece encoders, or no words, return the encoder unchanged.
+    """
+    from ..text import WordTokenizer
+
+    tok = encoder.tokenizer
+    words = [w for w in dict.fromkeys(words) if tok.kind == "word" and w not in tok.stoi]
+    if not words:
         return encoder
     state = dict(encoder.state_dict)
     emb, bias = state["encoder.encoder.weight"], state["decoder.bias"]
-    state["encoder.encoder.weight"] = torch.cat([emb, emb.mean(0, keepdim=True).repeat(len(new), 1)])
-    state["decoder.bias"] = torch.cat([bias, bias.mean().repeat(len(new))])
-    tokenizer = WordTokenizer(tok.itos + new)
+    rows = emb.mean(0, keepdim=True).repeat(len(words), 1)
+    mapping = vector_map(encoder)
+    if mapping is not None:
+        index = {w: i for i, w in enumerate(encoder.vectors[0])}
+        known = [(j, index[w]) for j, w in enumerate(words) if w in index]
+        if known:
+            dst, src = (list(t) for t in zip(*known))
+            rows[dst] = mapping(encoder.vectors[1][src])
+    state["encoder.encoder.weight"] = torch.cat([emb, rows])
+    state["decoder.bias"] = torch.cat([bias, bias.mean().repeat(len(words))])
+    tokenizer = WordTokenizer(tok.itos + words)
     config = dict(encoder.config, vocab_size=tokenizer.vocab_size)
-    return Encoder(config, state, tokenizer, encoder.metadata, encoder.path)
+    return Encoder(config, state, tokenizer, encoder.metadata, encoder.path, encoder.vectors)
 
 
 def load_encoder_folder(folder):
@@ -214,7 +277,7 @@ def load_encoder_folder(folder):
     if missing:
         raise EncoderError(f"{folder / 'config.json'}: missing keys {missing}")
     files = metadata.get("files", {})
-    for name in ("config.json", config["weights"], config["tokenizer"]["file"]):
+    for name in _file_names(config):
         path = folder / name
         if not path.is_file():
             raise EncoderError(f"encoder file missing: {path}")
@@ -228,12 +291,19 @@ def load_encoder_folder(folder):
     try:
         tokenizer = TOKENIZERS[kind].load(folder / config["tokenizer"]["file"])
         state = {k: v.float() for k, v in load_file(str(folder / config["weights"])).items()}
+        vectors = None
+        if config.get("vectors"):
+            words = (folder / config["vectors"]["words"]).read_text(encoding="utf-8").split("\n")[:-1]
+            matrix = load_file(str(folder / config["vectors"]["file"]))["vectors"].float()
+            if len(words) != len(matrix):
+                raise ValueError(f"{len(words)} words but {len(matrix)} vectors")
+            vectors = (words, matrix)
     except (SafetensorError, ValueError, RuntimeError, OSError) as exc:
         raise EncoderError(f"cannot read encoder {folder}: {exc}") from None
     if tokenizer.vocab_size != config["vocab_size"]:
         raise EncoderError(f"{folder}: tokenizer has {tokenizer.vocab_size} entries, "
                            f"config says vocab_size={config['vocab_size']}")
-    return Encoder(config, state, tokenizer, metadata, str(folder))
+    return Encoder(config, state, tokenizer, metadata, str(folder), vectors)
 
 
 def load_encoder(spec):
