@@ -260,28 +260,47 @@ class PoolingHead(nn.Module):
         return self.lin2(self.dp2(self._bn(self.bn2, x)))
 
 
-class SequenceClassifier(nn.Module):
-    """AWD-LSTM encoder read by BPT3C, concat pooling and a :class:`PoolingHead`.
+class ConcatPoolEncoder(nn.Module):
+    """An AWD-LSTM encoder read by BPT3C: one concat-pooled vector per document.
 
-    ``forward(tokens, lengths)`` returns one row of scores (logits) per document.
+    ``forward(tokens, lengths)`` returns, for each document, the last, the max- and
+    the mean-pooled outputs of the top layer over its last ``max_len`` tokens:
+    ``3 * encoder.emb_size`` features.  Rows may come in any order.
     """
-
-    def __init__(self, encoder, n_out, bptt=72, max_len=1440, hidden=50, ps=(0.4, 0.1)):
-        super().__init__()
-        self.encoder = encoder
-        self.bptt, self.max_len = bptt, max_len
-        self.head = PoolingHead(3 * encoder.emb_size, n_out, hidden, ps)
 
     #: chunk length when no gradient is needed (prediction): the same result as
     #: ``bptt``-sized chunks, in fewer and larger steps
     inference_bptt = 512
 
+    def __init__(self, encoder, bptt=72, max_len=1440):
+        super().__init__()
+        self.encoder = encoder
+        self.bptt, self.max_len = bptt, max_len
+
+    @property
+    def n_features(self):
+        return 3 * self.encoder.emb_size
+
     def features(self, tokens, lengths):
-        """Concat-pooled features; rows may come in any order."""
         order = torch.argsort(lengths, descending=True, stable=True)
         bptt = self.bptt if torch.is_grad_enabled() else max(self.bptt, self.inference_bptt)
         pooled = bpt3c_pool(self.encoder, tokens[order], lengths[order], bptt, self.max_len)
         return pooled[torch.argsort(order)]
+
+    def forward(self, tokens, lengths):
+        return self.features(tokens, lengths)
+
+
+class SequenceClassifier(ConcatPoolEncoder):
+    """A :class:`ConcatPoolEncoder` with a :class:`PoolingHead` on top.
+
+    ``forward(tokens, lengths)`` returns one row of scores (logits, or regression
+    outputs) per document.
+    """
+
+    def __init__(self, encoder, n_out, bptt=72, max_len=1440, hidden=50, ps=(0.4, 0.1)):
+        super().__init__(encoder, bptt, max_len)
+        self.head = PoolingHead(self.n_features, n_out, hidden, ps)
 
     def forward(self, tokens, lengths):
         return self.head(self.features(tokens, lengths).float())
