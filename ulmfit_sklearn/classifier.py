@@ -1,12 +1,14 @@
 """ULMFiTClassifier: text classification by Universal Language Model Fine-tuning."""
 
+import numbers
+
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import AUTO, ULMFiTBase, fill_doc
@@ -19,6 +21,10 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
     shipped in the package), fine-tunes it on the training texts (stage 2) and then
     trains a concat-pooling classifier on top with gradual unfreezing (stage 3).
     Training runs through skorch.
+
+    ``y`` may be one label per document (binary or multiclass: softmax outputs,
+    cross-entropy), or a 2-D indicator matrix (multi-label: one sigmoid output per
+    column, binary cross-entropy, ``threshold`` decides), as in scikit-learn.
 
     Parameters
     ----------
@@ -33,11 +39,17 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
     unlabeled_label : object, default=None
         Rows whose target equals this value are unlabeled: they join stage 2 only,
         are not classes, and are ignored by ``score``.  None: every row is labeled.
+        (Not for multi-label ``y``.)
+
+    threshold : float, default=0.5
+        Multi-label only: ``predict`` sets a label where its probability is at
+        least this.
 
 {{run_params}}    Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        The class labels, in the user's own type.
+        The class labels, in the user's own type; for multi-label ``y``, the
+        column indices ``0 .. n_labels - 1`` (as scikit-learn's MLPClassifier).
     net_ : ClassifierNet
         The fitted skorch net (trimmed for prediction).
     tokenizer_ : tokenizer
@@ -47,7 +59,9 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
     history_ : dict
         skorch histories of stage 2 (``"lm"``) and stage 3 (``"classifier"``).
     n_outputs_ : int
-        Number of outputs of the network (the number of classes).
+        Number of outputs of the network (the number of classes or labels).
+    multilabel_ : bool
+        Whether ``y`` was a multi-label indicator matrix.
 
     Examples
     --------
@@ -62,13 +76,14 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
         **ULMFiTBase._parameter_constraints,
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "unlabeled_label": "no_validation",
+        "threshold": [Interval(numbers.Real, 0, 1, closed="neither")],
     }
 
     def __init__(self, pretrained="default", *, lm_epochs=1, lm_lr=5e-3, lm_lr_decay=2.6,
                  lm_drop_mult=0.3, lm_bptt=70, lm_batch_size=AUTO, unfreeze_epochs=None, lr=2e-2, lr_decay=2.6,
                  stlr_cut_frac=0.1, stlr_ratio=32, stlr=True, drop_mult=0.5, bptt=72,
                  max_len=1440, batch_size=AUTO, class_weight=None, validation_fraction=None,
-                 unlabeled_label=None, device="auto", autocast=False, memory=None,
+                 unlabeled_label=None, threshold=0.5, device="auto", autocast=False, memory=None,
                  random_state=None, verbose=0):
         self.pretrained = pretrained
         self.lm_epochs = lm_epochs
@@ -90,6 +105,7 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
         self.class_weight = class_weight
         self.validation_fraction = validation_fraction
         self.unlabeled_label = unlabeled_label
+        self.threshold = threshold
         self.device = device
         self.autocast = autocast
         self.memory = memory
@@ -103,8 +119,9 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
         ----------
         X : iterable of str
             Training documents (and unlabeled ones, see ``unlabeled_label``).
-        y : array-like of shape (n_samples,)
-            Class labels (str, int, bool, ...).
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels (str, int, bool, ...), or a 0/1 indicator matrix for
+            multi-label classification.
 
         Returns
         -------
@@ -113,6 +130,8 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
         """
         self._check_params()
         texts = self._texts(X, reset=True)
+        if np.ndim(y) == 2 and np.shape(y)[1] > 1:
+            return self._fit_multilabel(texts, y)
         y = self._targets(y, len(texts))
         labeled = self._labeled_mask(y)
         y_lab = y[labeled]
@@ -135,28 +154,57 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
                          torch.nn.CrossEntropyLoss, {"weight": weight} if weight is not None else None)
         self.classes_ = classes
         self.n_outputs_ = len(classes)
+        self.multilabel_ = False
+        return self
+
+    def _fit_multilabel(self, texts, y):
+        y = np.asarray(y)
+        if len(y) != len(texts):
+            raise ValueError(f"X and y have different lengths: {len(texts)} documents, {len(y)} targets")
+        if type_of_target(y) != "multilabel-indicator":
+            raise ValueError("a 2-D y must be a multi-label indicator matrix of 0 and 1 "
+                             f"(got {type_of_target(y)!r}); for one label per row pass a 1-D y")
+        if self.class_weight is not None or self.unlabeled_label is not None:
+            raise ValueError("class_weight and unlabeled_label are not supported with multi-label y")
+        self._reset()
+        self._fit_ulmfit(texts, np.ones(len(texts), dtype=bool), y.astype(np.float32), y.shape[1],
+                         torch.nn.BCEWithLogitsLoss, stratify=False)
+        self.classes_ = np.arange(y.shape[1])
+        self.n_outputs_ = y.shape[1]
+        self.multilabel_ = True
         return self
 
     def decision_function(self, X):
         """Scores (logits) of each class, shape (n_samples, n_classes)."""
         return self._forward(X)
 
-    def predict_proba(self, X):
-        """Class probabilities, shape (n_samples, n_classes); rows sum to 1."""
-        logits = torch.from_numpy(self._forward(X)).double()
-        return torch.softmax(logits, dim=1).numpy()
-
     def predict_log_proba(self, X):
+        """Log of :meth:`predict_proba`."""
         logits = torch.from_numpy(self._forward(X)).double()
+        if self.multilabel_:
+            return torch.nn.functional.logsigmoid(logits).numpy()
         return torch.log_softmax(logits, dim=1).numpy()
 
+    def predict_proba(self, X):
+        """Class probabilities, shape (n_samples, n_classes): rows sum to 1; for
+        multi-label ``y``, each column is that label's probability."""
+        return np.exp(self.predict_log_proba(X))
+
     def predict(self, X):
-        """The most probable class of each document, in the labels' own type."""
+        """The most probable class of each document, in the labels' own type; for
+        multi-label ``y``, an indicator matrix of the labels whose probability is
+        at least ``threshold``."""
         check_is_fitted(self, "net_")
+        if self.multilabel_:
+            return (self.predict_proba(X) >= self.threshold).astype(np.int64)
         return self.classes_[np.argmax(self._forward(X), axis=1)]
 
     def score(self, X, y, sample_weight=None):
-        """Accuracy on (X, y); rows labeled ``unlabeled_label`` are ignored."""
+        """Accuracy on (X, y) (for multi-label ``y``, of whole label sets); rows
+        labeled ``unlabeled_label`` are ignored."""
+        check_is_fitted(self, "net_")
+        if self.multilabel_:
+            return accuracy_score(np.asarray(y), self.predict(X), sample_weight=sample_weight)
         texts = self._texts(X, reset=False)
         y = self._targets(y, len(texts))
         keep = self._labeled_mask(y)
