@@ -8,7 +8,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import estimator_checks as ec
 
-from ulmfit_sklearn import ULMFiTClassifier, ULMFiTRegressor
+from ulmfit_sklearn import ULMFiTClassifier, ULMFiTRegressor, ULMFiTVectorizer
 
 from conftest import FAST, make_toy_data
 
@@ -29,17 +29,17 @@ DIRECT_CHECKS = [
 ESTIMATORS = {ULMFiTClassifier: "classifier", ULMFiTRegressor: "regressor"}
 
 
-@pytest.mark.parametrize("cls", ESTIMATORS)
+@pytest.mark.parametrize("cls", [*ESTIMATORS, ULMFiTVectorizer])
 @pytest.mark.parametrize("name", DIRECT_CHECKS)
 def test_sklearn_check(name, cls):
     getattr(ec, name)(cls.__name__, cls())
 
 
-@pytest.mark.parametrize("cls", ESTIMATORS)
+@pytest.mark.parametrize("cls", [*ESTIMATORS, ULMFiTVectorizer])
 def test_tags_declare_string_input(cls):
     tags = cls().__sklearn_tags__()
     assert tags.input_tags.string and not tags.input_tags.two_d_array
-    assert tags.estimator_type == ESTIMATORS[cls]
+    assert tags.estimator_type == ESTIMATORS.get(cls)
 
 
 @pytest.fixture(scope="module", params=list(ESTIMATORS), ids=lambda c: c.__name__)

@@ -4,5 +4,6 @@ __version__ = "0.1.0"
 
 from .classifier import ULMFiTClassifier  # noqa: E402
 from .regressor import ULMFiTRegressor  # noqa: E402
+from .vectorizer import ULMFiTVectorizer  # noqa: E402
 
-__all__ = ["ULMFiTClassifier", "ULMFiTRegressor", "__version__"]
+__all__ = ["ULMFiTClassifier", "ULMFiTRegressor", "ULMFiTVectorizer", "__version__"]

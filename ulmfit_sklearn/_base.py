@@ -243,7 +243,7 @@ class ULMFiTBase(BaseEstimator):
     # ------------------------------------------------------------------ params
     def _check_params(self):
         self._validate_params()
-        if self.unfreeze_epochs is not None:
+        if getattr(self, "unfreeze_epochs", None) is not None:
             epochs = np.asarray(self.unfreeze_epochs)
             if epochs.ndim != 1 or len(epochs) == 0 or epochs.dtype.kind not in "iu" or (epochs < 0).any():
                 raise ValueError("unfreeze_epochs must be a non-empty sequence of non-negative "
@@ -399,7 +399,7 @@ class ULMFiTBase(BaseEstimator):
         check_is_fitted(self, "net_")
         texts = validate_texts(X)
         if not texts:
-            return np.zeros((0, self.n_outputs_), dtype=np.float32)
+            return np.zeros((0, self.net_.module_.n_out), dtype=np.float32)
         docs = encode_texts(self.tokenizer_, texts)
         order = np.argsort([-len(d) for d in docs], kind="stable")  # similar lengths batch together
         with torch.inference_mode():

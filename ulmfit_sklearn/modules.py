@@ -281,6 +281,11 @@ class ConcatPoolEncoder(nn.Module):
     def n_features(self):
         return 3 * self.encoder.emb_size
 
+    @property
+    def n_out(self):
+        """Width of the output rows."""
+        return self.n_features
+
     def features(self, tokens, lengths):
         order = torch.argsort(lengths, descending=True, stable=True)
         bptt = self.bptt if torch.is_grad_enabled() else max(self.bptt, self.inference_bptt)
@@ -301,6 +306,10 @@ class SequenceClassifier(ConcatPoolEncoder):
     def __init__(self, encoder, n_out, bptt=72, max_len=1440, hidden=50, ps=(0.4, 0.1)):
         super().__init__(encoder, bptt, max_len)
         self.head = PoolingHead(self.n_features, n_out, hidden, ps)
+
+    @property
+    def n_out(self):
+        return self.head.lin2.out_features
 
     def forward(self, tokens, lengths):
         return self.head(self.features(tokens, lengths).float())

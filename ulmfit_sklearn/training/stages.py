@@ -152,3 +152,14 @@ def make_classifier_net(module, *, n_train, stage_epochs, lr, lr_decay=2.6, batc
         verbose=verbose,
         **kwargs,
     )
+
+
+def make_inference_net(module, *, batch_size=64, pad_idx=1, device="cpu", autocast=False):
+    """An initialised :class:`ClassifierNet` that only runs ``module`` forward
+    (e.g. a :class:`~ulmfit_sklearn.modules.ConcatPoolEncoder` for features)."""
+    net = ClassifierNet(module, criterion=torch.nn.MSELoss, batch_size=batch_size,
+                        iterator_valid=DocumentBatches, iterator_valid__pad_idx=pad_idx,
+                        train_split=None, device=device, autocast=autocast)
+    net.initialize()
+    net.module_.eval()
+    return net

@@ -1,0 +1,132 @@
+"""ULMFiTVectorizer: documents to fixed-size vectors from a ULMFiT encoder."""
+
+import numbers
+
+import numpy as np
+from sklearn.base import TransformerMixin
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import AUTO, ULMFiTBase, fill_doc, seeded
+from .modules import ConcatPoolEncoder
+from .training.stages import make_inference_net
+
+
+class ULMFiTVectorizer(TransformerMixin, ULMFiTBase):
+    """Concat-pooled document vectors from a (fine-tuned) AWD-LSTM encoder.
+
+    ``fit`` loads the encoder and, if ``lm_epochs > 0``, fine-tunes its language
+    model on the texts (ULMFiT's stage 2); ``transform`` reads each document with
+    BPT3C and returns the last, max- and mean-pooled outputs of the top layer over
+    its last ``max_len`` tokens: ``3 * emb_size`` features, for any scikit-learn
+    model on top, or next to TF-IDF in a ``FeatureUnion``.
+
+    Parameters
+    ----------
+{{lm_params}}    bptt : int, default=72
+        Chunk length in which documents are read (a longer one is used when no
+        gradient is needed; the features do not depend on it).
+
+    max_len : int, default=1440
+        The features pool each document's last ``max_len`` tokens (earlier ones
+        only carry the LSTM state).
+
+    batch_size : int, default=64
+        Documents per forward pass in ``transform``.
+
+{{run_params}}    Attributes
+    ----------
+    n_features_out_ : int
+        Number of features (``3 * emb_size``).
+    net_ : ClassifierNet
+        The skorch net that computes the features.
+    tokenizer_ : tokenizer
+        The tokenizer (with the vocabulary the fit extended).
+    encoder_sha256_ : str
+        Checksum (key) of the encoder that fitting started from.
+    history_ : dict
+        skorch history of stage 2 (``"lm"``; empty when ``lm_epochs=0``).
+
+    Notes
+    -----
+    The parameter ``lm_epochs`` defaults to 0 here (features of the pretrained
+    encoder, fast to fit); fine-tuning on the target texts usually gives better
+    features.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression  # doctest: +SKIP
+    >>> from sklearn.pipeline import make_pipeline  # doctest: +SKIP
+    >>> pipe = make_pipeline(ULMFiTVectorizer(), LogisticRegression())  # doctest: +SKIP
+    >>> pipe.fit(texts, labels).predict(["what a film"])  # doctest: +SKIP
+    """
+
+    __doc__ = fill_doc(__doc__)
+
+    _parameter_constraints = {
+        **ULMFiTBase._parameter_constraints,
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, pretrained="default", *, lm_epochs=0, lm_lr=5e-3, lm_lr_decay=2.6,
+                 lm_drop_mult=0.3, lm_bptt=70, lm_batch_size=AUTO, bptt=72, max_len=1440,
+                 batch_size=64, device="auto", autocast=False, memory=None, random_state=None,
+                 verbose=0):
+        self.pretrained = pretrained
+        self.lm_epochs = lm_epochs
+        self.lm_lr = lm_lr
+        self.lm_lr_decay = lm_lr_decay
+        self.lm_drop_mult = lm_drop_mult
+        self.lm_bptt = lm_bptt
+        self.lm_batch_size = lm_batch_size
+        self.bptt = bptt
+        self.max_len = max_len
+        self.batch_size = batch_size
+        self.device = device
+        self.autocast = autocast
+        self.memory = memory
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def fit(self, X, y=None):
+        """Load the encoder and fine-tune its language model on X (``lm_epochs``).
+
+        Parameters
+        ----------
+        X : iterable of str
+            Documents.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ULMFiTVectorizer
+            The fitted transformer.
+        """
+        self._check_params()
+        texts = self._texts(X, reset=True)
+        seed, device = self._seed(), self._device()
+        encoder, key = self._load_encoder(seed)
+        self._reset()
+        tuned, _, lm_history = self._language_model(encoder, key, texts, seed, device)
+        with seeded(seed, device):
+            module = ConcatPoolEncoder(tuned.build_module().encoder, self.bptt, self.max_len)
+        self.net_ = make_inference_net(module, batch_size=self.batch_size,
+                                       pad_idx=tuned.tokenizer.pad_id, device=device,
+                                       autocast=self.autocast)
+        self.tokenizer_ = tuned.tokenizer
+        self.encoder_sha256_ = key
+        self.history_ = {"lm": lm_history}
+        self.n_features_out_ = module.n_features
+        return self
+
+    def transform(self, X):
+        """Document vectors, shape (n_samples, n_features_out_), float32."""
+        return self._forward(X)
+
+    def get_feature_names_out(self, input_features=None):
+        """``last0 ..``, ``max0 ..``, ``mean0 ..``: the pooling and the unit."""
+        check_is_fitted(self, "net_")
+        d = self.n_features_out_ // 3
+        return np.asarray([f"{kind}{i}" for kind in ("last", "max", "mean") for i in range(d)],
+                          dtype=object)
