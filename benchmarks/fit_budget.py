@@ -14,11 +14,9 @@ import time
 
 import numpy as np
 from common import (ROOT, append_result, load_dataset, lstm_flops_per_token, peak_matmul)
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegressionCV
-from sklearn.pipeline import make_pipeline
 
 from ulmfit_sklearn import ULMFiTClassifier
+from ulmfit_sklearn.baselines import tfidf_logreg
 
 
 def main():
@@ -58,8 +56,7 @@ def main():
     row["params"] = {k: repr(v) for k, v in row["params"].items()}
     print(append_result(a.out, row), flush=True)
     if not a.skip_tfidf:
-        base = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
-                             LogisticRegressionCV(max_iter=3000, scoring="accuracy", use_legacy_attributes=False))
+        base = tfidf_logreg()
         t0 = time.perf_counter()
         base.fit(X, y)
         fit_s = time.perf_counter() - t0

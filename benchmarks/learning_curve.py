@@ -13,18 +13,10 @@ import time
 
 import numpy as np
 from common import ROOT, append_result, done_keys, git_commit, load_dataset, load_texts, SHARED
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegressionCV
-from sklearn.pipeline import make_pipeline
 
 from ulmfit_sklearn import ULMFiTClassifier
+from ulmfit_sklearn.baselines import tfidf_logreg
 from ulmfit_sklearn.encoders import load_encoder
-
-
-def tfidf():
-    return make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
-                         LogisticRegressionCV(max_iter=3000, scoring="accuracy",
-                                              use_legacy_attributes=False))
 
 
 def run_one(est, X, y, Xt, yt):
@@ -73,7 +65,7 @@ def main():
                                           dtype=object)
                         err, fit_s, pred_s = run_one(est, Xf, yf, Xt, yt)
                     else:
-                        err, fit_s, pred_s = run_one(tfidf(), X, y, Xt, yt)
+                        err, fit_s, pred_s = run_one(tfidf_logreg(), X, y, Xt, yt)
                     row = {"dataset": ds, "n": n, "seed": seed, "method": method, "error": err,
                            "n_test": len(Xt), "n_unlabeled": n_unl, "fit_seconds": round(fit_s, 1),
                            "predict_seconds": round(pred_s, 1), "git_commit": commit,

@@ -205,8 +205,27 @@ def _cached_finetune(texts, encoder_key, lm_params, seed, version, *, encoder, d
                                    **lm_params)
 
 
+class InconsistentVersionWarning(UserWarning):
+    """A fitted estimator is loaded by another ulmfit-sklearn version than saved it."""
+
+    def __init__(self, saved, current):
+        self.saved, self.current = saved, current
+        super().__init__(
+            f"this estimator was saved by ulmfit-sklearn {saved} and is loaded by version "
+            f"{current}: it may fail or predict differently; refit it, or install {saved}")
+
+
 class ULMFiTBase(BaseEstimator):
     """Shared machinery of the ULMFiT estimators (not for direct use)."""
+
+    def __getstate__(self):
+        return dict(super().__getstate__(), _ulmfit_sklearn_version=__version__)
+
+    def __setstate__(self, state):
+        saved = state.pop("_ulmfit_sklearn_version", "unknown (before 0.1.0)")
+        if saved != __version__:
+            warnings.warn(InconsistentVersionWarning(saved, __version__), stacklevel=2)
+        super().__setstate__(state)
 
     _parameter_constraints = {
         "pretrained": [str, os.PathLike, Encoder, None],

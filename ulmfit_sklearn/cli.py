@@ -1,8 +1,194 @@
-"""Command line: ``ulmfit-sklearn demo`` and ``ulmfit-sklearn pretrain``."""
+"""Command line: ``ulmfit-sklearn {fit,predict,evaluate,pretrain,demo}``.
+
+``fit`` trains a ULMFiT estimator on a CSV / JSON-lines file and saves it with
+joblib; ``predict`` and ``evaluate`` load such a model file.  Errors in the
+input (a missing column, an unreadable file, a model file of another version)
+end with a one-line message and exit status 2.
+"""
 
 import argparse
+import csv
+import json
 import sys
 import time
+import warnings
+
+EXIT_ERROR = 2
+COMMANDS = {
+    "fit": "fit a ULMFiT classifier or regressor on a labeled file; save the model",
+    "predict": "predict labels (or probabilities) of texts with a saved model",
+    "evaluate": "score a saved model on a labeled file",
+    "pretrain": "pretrain an AWD-LSTM encoder on text files (stage 1)",
+    "demo": "fit ULMFiTClassifier on a bundled TREC-6 sample, next to TF-IDF",
+}
+
+
+class CLIError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+def _parse_value(text):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _params(pairs):
+    params = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CLIError(f"--set expects KEY=VALUE, got {pair!r}")
+        params[key.strip()] = _parse_value(value)
+    return params
+
+
+def _read(path, text_column, label_column, required_label=True):
+    from .datasets import load_texts
+
+    try:
+        return load_texts(path, text_column, label_column, required_label=required_label)
+    except KeyError as exc:  # a missing column
+        raise CLIError(exc.args[0]) from None
+    except (OSError, UnicodeDecodeError, ValueError, EOFError, csv.Error) as exc:
+        raise CLIError(f"cannot read {path}: {exc}") from None
+
+
+def load_model(path):
+    """A model file written by ``fit``; a CLIError if it is not one, or if another
+    version of the package saved it."""
+    import joblib
+
+    from ._base import InconsistentVersionWarning, ULMFiTBase
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InconsistentVersionWarning)
+        try:
+            model = joblib.load(path)
+        except FileNotFoundError:
+            raise CLIError(f"no such model file: {path}") from None
+        except Exception as exc:  # pickle raises many kinds
+            raise CLIError(f"{path} is not a model file of ulmfit-sklearn ({type(exc).__name__}: {exc})") from None
+    for w in caught:
+        if issubclass(w.category, InconsistentVersionWarning):
+            raise CLIError(f"{path}: {w.message}")
+    if not isinstance(model, ULMFiTBase) or not hasattr(model, "net_"):
+        raise CLIError(f"{path} is not a fitted ulmfit-sklearn model")
+    return model
+
+
+def _progress(iterable, total, quiet, desc):
+    if quiet:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit="batch", file=sys.stderr)
+
+
+def fit(argv=None):
+    """Fit a ULMFiT estimator on a labeled CSV or JSON-lines file; save it with joblib."""
+    p = argparse.ArgumentParser(prog="ulmfit-sklearn fit", description=fit.__doc__)
+    p.add_argument("data", help="training file: .csv or .jsonl (optionally .gz/.bz2/.xz)")
+    p.add_argument("--model", required=True, help="where to write the fitted model (joblib)")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--label-column", default="label")
+    p.add_argument("--task", choices=["classification", "regression"], default="classification")
+    p.add_argument("--pretrained", default="default", help="encoder name or folder")
+    p.add_argument("--set", dest="params", action="append", metavar="KEY=VALUE",
+                   help="an estimator parameter, e.g. --set lm_epochs=2 --set "
+                        "unfreeze_epochs=[1,1,1,4] (values are read as JSON, else as text)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bars or epoch tables")
+    a = p.parse_args(argv)
+    import joblib
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from .classifier import ULMFiTClassifier
+    from .regressor import ULMFiTRegressor
+
+    cls = ULMFiTClassifier if a.task == "classification" else ULMFiTRegressor
+    params = dict(pretrained=a.pretrained, random_state=a.seed, verbose=0 if a.quiet else 1)
+    params.update(_params(a.params))
+    X, y = _read(a.data, a.text_column, a.label_column)
+    try:
+        est = cls(**params)
+    except TypeError as exc:
+        raise CLIError(f"unknown parameter: {exc}") from None
+    t0 = time.time()
+    try:
+        est.fit(X, y)
+    except (InvalidParameterError, ValueError) as exc:
+        raise CLIError(str(exc)) from None
+    joblib.dump(est, a.model)
+    print(f"fitted {cls.__name__} on {len(X)} texts in {time.time() - t0:.0f}s; saved to {a.model}")
+    return est
+
+
+def predict(argv=None):
+    """Predict with a saved model; writes CSV (one row per text) to --output or stdout."""
+    p = argparse.ArgumentParser(prog="ulmfit-sklearn predict", description=predict.__doc__)
+    p.add_argument("model", help="a model file written by 'ulmfit-sklearn fit'")
+    p.add_argument("data", help="texts: .csv/.jsonl (with --text-column) or .txt (one per line)")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--proba", action="store_true", help="also write each class's probability")
+    p.add_argument("--output", default=None, help="CSV file to write (default: stdout)")
+    p.add_argument("--batch-size", type=int, default=256, help="texts per progress step")
+    p.add_argument("--quiet", action="store_true")
+    a = p.parse_args(argv)
+    import numpy as np
+
+    model = load_model(a.model)
+    X, _ = _read(a.data, a.text_column, None)
+    proba = a.proba and hasattr(model, "predict_proba")
+    preds, probs = [], []
+    starts = range(0, len(X), a.batch_size)
+    for i in _progress(starts, len(starts), a.quiet, "predict"):
+        chunk = X[i:i + a.batch_size]
+        preds.append(np.asarray(model.predict(chunk)))
+        if proba:
+            probs.append(model.predict_proba(chunk))
+    header = ["prediction"] + ([f"proba_{c}" for c in model.classes_] if proba else [])
+    out = open(a.output, "w", newline="", encoding="utf-8") if a.output else sys.stdout
+    try:
+        w = csv.writer(out)
+        w.writerow(header)
+        pred = np.concatenate(preds) if preds else []
+        prob = np.concatenate(probs) if probs else None
+        for j, v in enumerate(pred):
+            w.writerow([v] + ([f"{q:.6g}" for q in prob[j]] if proba else []))
+    finally:
+        if a.output:
+            out.close()
+    return pred
+
+
+def evaluate(argv=None):
+    """Score a saved model on a labeled file; prints the metrics as JSON."""
+    p = argparse.ArgumentParser(prog="ulmfit-sklearn evaluate", description=evaluate.__doc__)
+    p.add_argument("model", help="a model file written by 'ulmfit-sklearn fit'")
+    p.add_argument("data", help="labeled file: .csv or .jsonl")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--label-column", default="label")
+    a = p.parse_args(argv)
+    import numpy as np
+    from sklearn import metrics
+
+    model = load_model(a.model)
+    X, y = _read(a.data, a.text_column, a.label_column)
+    pred = model.predict(X)
+    if hasattr(model, "classes_"):  # labels read from a file are text: compare as text
+        y, pred = np.asarray(y).astype(str), np.asarray(pred).astype(str)
+        result = {"n": len(X), "accuracy": metrics.accuracy_score(y, pred),
+                  "error": 1 - metrics.accuracy_score(y, pred),
+                  "f1_macro": metrics.f1_score(y, pred, average="macro")}
+    else:
+        y = y.astype(float)
+        result = {"n": len(X), "r2": metrics.r2_score(y, pred),
+                  "mae": metrics.mean_absolute_error(y, pred),
+                  "rmse": float(np.sqrt(metrics.mean_squared_error(y, pred)))}
+    print(json.dumps({k: round(v, 6) if isinstance(v, float) else v for k, v in result.items()}))
+    return result
 
 
 def demo(argv=None):
@@ -15,10 +201,7 @@ def demo(argv=None):
     p.add_argument("--verbose", type=int, default=0)
     a = p.parse_args(argv)
 
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegressionCV
-    from sklearn.pipeline import make_pipeline
-
+    from .baselines import tfidf_logreg
     from .classifier import ULMFiTClassifier
     from .datasets import load_trec6_sample
 
@@ -30,9 +213,7 @@ def demo(argv=None):
     rows = []
     for name, est in [
         ("ULMFiTClassifier", ULMFiTClassifier(a.pretrained, random_state=a.seed, verbose=a.verbose)),
-        ("TfidfVectorizer + LogisticRegressionCV",
-         make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
-                       LogisticRegressionCV(max_iter=2000, scoring="accuracy", use_legacy_attributes=False))),
+        ("TfidfVectorizer + LogisticRegressionCV", tfidf_logreg()),
     ]:
         t0 = time.time()
         est.fit(X_train, y_train)
@@ -43,19 +224,27 @@ def demo(argv=None):
     return rows
 
 
+def _pretrain(argv):
+    from .pretrain import main as pretrain_main
+
+    return pretrain_main(argv)
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"demo": demo, "pretrain": None}
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
-        print("usage: ulmfit-sklearn {demo,pretrain} [options]\n\n"
-              "  demo      fit ULMFiTClassifier on a bundled TREC-6 sample, next to TF-IDF\n"
-              "  pretrain  pretrain an AWD-LSTM encoder on text files (stage 1)\n\n"
-              "'ulmfit-sklearn COMMAND --help' describes a command's options.")
-        return 0 if argv and argv[0] in ("-h", "--help") else 2
-    if argv[0] == "pretrain":
-        from .pretrain import main as pretrain_main
-        return pretrain_main(argv[1:])
-    demo(argv[1:])
+    handlers = {"fit": fit, "predict": predict, "evaluate": evaluate, "pretrain": _pretrain,
+                "demo": demo}
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in handlers:
+        print("usage: ulmfit-sklearn {" + ",".join(COMMANDS) + "} [options]\n")
+        for name, text in COMMANDS.items():
+            print(f"  {name:9s} {text}")
+        print("\n'ulmfit-sklearn COMMAND --help' describes a command's options.")
+        return 0 if argv and argv[0] in ("-h", "--help") else EXIT_ERROR
+    try:
+        handlers[argv[0]](argv[1:])
+    except CLIError as exc:
+        print(f"ulmfit-sklearn {argv[0]}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     return 0
 
 

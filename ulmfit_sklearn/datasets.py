@@ -26,9 +26,14 @@ def open_text(path):
     return opener(path, "rt", encoding="utf-8", newline="")
 
 
-def _records(path):
+def _stem(path):
+    """The file name without a compression suffix."""
     path = Path(path)
-    stem = path.name[: -len(path.suffix)] if path.suffix in _OPENERS else path.name
+    return path.name[: -len(path.suffix)] if path.suffix in _OPENERS else path.name
+
+
+def _records(path):
+    stem = _stem(path)
     with open_text(path) as f:
         if stem.endswith((".jsonl", ".json")):
             rows = []
@@ -48,7 +53,8 @@ def load_texts(path, text_column="text", label_column="label", required_label=Tr
     Parameters
     ----------
     path : str or Path
-        ``.csv`` or ``.jsonl`` (optionally compressed: ``.gz``, ``.bz2``, ``.xz``).
+        ``.csv``, ``.jsonl``, or ``.txt`` (one document per line, no labels);
+        optionally compressed: ``.gz``, ``.bz2``, ``.xz``.
     text_column, label_column : str
         Column (key) names.  ``label_column=None`` reads texts only.
     required_label : bool
@@ -59,6 +65,9 @@ def load_texts(path, text_column="text", label_column="label", required_label=Tr
     texts : list of str
     labels : ndarray or None
     """
+    if _stem(path).endswith(".txt"):  # one document per line, no labels
+        with open_text(path) as f:
+            return [line.rstrip("\r\n") for line in f if line.strip()], None
     rows = _records(path)
     if not rows:
         return [], None if label_column is None else np.array([])
