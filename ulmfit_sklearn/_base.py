@@ -5,6 +5,7 @@ import numbers
 import os
 import warnings
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import joblib
 import numpy as np
@@ -180,11 +181,29 @@ def seeded(seed, device):
         yield
 
 
+@dataclass
+class Targets:
+    """What stage 3 trains on, as an estimator's ``_training_targets`` makes it."""
+
+    #: targets of the labeled rows, as the network's loss takes them
+    y: np.ndarray
+    n_out: int
+    criterion: type
+    #: which texts are labeled (None: all)
+    labeled: np.ndarray = None
+    criterion_kwargs: dict = None
+    #: stratify a validation split by ``y``
+    stratify: bool = True
+    #: fitted attributes to set once training succeeded
+    attrs: dict = field(default_factory=dict)
+
+
 def finetune_language_model(encoder, docs, *, epochs, lr, lr_decay, drop_mult, bptt, batch_size,
-                            cut_frac, ratio, seed, device, autocast, verbose):
+                            cut_frac, ratio, seed, device, autocast, verbose, lr_range=None):
     """Stage 2: fine-tune the encoder's language model on ``docs`` (token ids).
 
     Returns the fine-tuned state dict (fp32, CPU) and the skorch history.
+    ``lr_range`` runs a learning-rate range test instead (see ``make_lm_net``).
     """
     stream = TokenStream(docs)
     if batch_size == AUTO:  # at least ~25 windows per epoch on small data
@@ -193,7 +212,8 @@ def finetune_language_model(encoder, docs, *, epochs, lr, lr_decay, drop_mult, b
         lm = encoder.build_module(**scaled_dropout(LM_DROPOUT, drop_mult))
         net = make_lm_net(lm, stream, epochs=epochs, lr=lr, lr_decay=lr_decay,
                           batch_size=batch_size, bptt=bptt, cut_frac=cut_frac, ratio=ratio,
-                          seed=seed, device=device, autocast=autocast, verbose=verbose)
+                          seed=seed, device=device, autocast=autocast, verbose=verbose,
+                          lr_range=lr_range)
         net.fit(stream, None)
     return lm_state_dict(net.module_), net.history.to_list()
 
@@ -379,33 +399,54 @@ class ULMFiTBase(BaseEstimator):
             tuned = extend_vocabulary(tuned, tuned.vectors[0])
         return tuned, docs, lm_history
 
-    def _fit_ulmfit(self, texts, labeled, y, n_out, criterion, criterion_kwargs=None, stratify=True):
-        """Run stages 2 and 3.
+    def _fit(self, X, y):
+        """The estimators' ``fit``: validate, run stages 2 and 3, set the attributes."""
+        self._check_params()
+        texts = self._texts(X, reset=True)
+        targets = self._training_targets(texts, y)
+        self._reset()
+        self._fit_ulmfit(texts, targets)
+        for name, value in targets.attrs.items():
+            setattr(self, name, value)
+        return self
 
-        All ``texts`` feed stage 2; those where ``labeled`` is True, with targets
-        ``y`` (one per labeled text), feed stage 3.
-        """
+    def _training_targets(self, texts, y):
+        """Validate ``y`` into :class:`Targets` (each estimator defines it)."""
+        raise NotImplementedError
+
+    def _classifier_net(self, tuned, docs, targets, stage_epochs, seed, device, lr_range=None):
+        """The stage-3 net over ``tuned``'s encoder and the labeled ``docs``."""
+        ps = (CLAS_DROPOUT["output"] * self.drop_mult, 0.1 * self.drop_mult)
+        awd = tuned.build_module().encoder
+        awd.set_dropout(**scaled_dropout(CLAS_DROPOUT, self.drop_mult))
+        module = SequenceClassifier(awd, targets.n_out, bptt=self.bptt, max_len=self.max_len,
+                                    ps=tuple(min(p, 0.99) for p in ps))
+        return make_classifier_net(
+            module, n_train=len(docs), stage_epochs=stage_epochs, lr=self.lr,
+            lr_decay=self.lr_decay, batch_size=self._batch_size(len(docs)),
+            cut_frac=self.stlr_cut_frac, ratio=self.stlr_ratio, constant_lr=not self.stlr,
+            criterion=targets.criterion, criterion_kwargs=targets.criterion_kwargs, seed=seed,
+            device=device, autocast=self.autocast,
+            validation_fraction=None if lr_range else self.validation_fraction,
+            stratify=targets.y if targets.stratify else None, pad_idx=tuned.tokenizer.pad_id,
+            verbose=self.verbose, lr_range=lr_range)
+
+    def _labeled_docs(self, docs, targets):
+        if targets.labeled is None:
+            return docs
+        return [d for d, m in zip(docs, targets.labeled) if m]
+
+    def _fit_ulmfit(self, texts, targets):
+        """Run stages 2 and 3: all ``texts`` feed stage 2, the labeled ones stage 3."""
         seed = self._seed()
         device = self._device()
         encoder, key = self._load_encoder(seed)
         stage_epochs = self._stage_epochs(encoder)
         tuned, docs, lm_history = self._language_model(encoder, key, texts, seed, device)
-        lab_docs = [d for d, m in zip(docs, labeled) if m]
-        ps = (CLAS_DROPOUT["output"] * self.drop_mult, 0.1 * self.drop_mult)
+        lab_docs = self._labeled_docs(docs, targets)
         with seeded(seed, device):
-            awd = tuned.build_module().encoder
-            awd.set_dropout(**scaled_dropout(CLAS_DROPOUT, self.drop_mult))
-            module = SequenceClassifier(awd, n_out, bptt=self.bptt, max_len=self.max_len,
-                                        ps=tuple(min(p, 0.99) for p in ps))
-            net = make_classifier_net(
-                module, n_train=len(lab_docs), stage_epochs=stage_epochs, lr=self.lr,
-                lr_decay=self.lr_decay, batch_size=self._batch_size(len(lab_docs)),
-                cut_frac=self.stlr_cut_frac, ratio=self.stlr_ratio, constant_lr=not self.stlr,
-                criterion=criterion, criterion_kwargs=criterion_kwargs, seed=seed, device=device,
-                autocast=self.autocast, validation_fraction=self.validation_fraction,
-                stratify=y if stratify else None, pad_idx=tuned.tokenizer.pad_id,
-                verbose=self.verbose)
-            net.fit(DocumentDataset(lab_docs, y), y)
+            net = self._classifier_net(tuned, lab_docs, targets, stage_epochs, seed, device)
+            net.fit(DocumentDataset(lab_docs, targets.y), targets.y)
         self.history_ = {"lm": lm_history, "classifier": net.history.to_list()}
         net.trim_for_prediction()
         self.net_ = net

@@ -11,7 +11,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import AUTO, ULMFiTBase, fill_doc
+from ._base import AUTO, Targets, ULMFiTBase, fill_doc
 
 
 class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
@@ -128,10 +128,11 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
         self : ULMFiTClassifier
             The fitted estimator.
         """
-        self._check_params()
-        texts = self._texts(X, reset=True)
+        return self._fit(X, y)
+
+    def _training_targets(self, texts, y):
         if np.ndim(y) == 2 and np.shape(y)[1] > 1:
-            return self._fit_multilabel(texts, y)
+            return self._multilabel_targets(texts, y)
         y = self._targets(y, len(texts))
         labeled = self._labeled_mask(y)
         y_lab = y[labeled]
@@ -145,19 +146,15 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
             raise ValueError(
                 f"the labeled data has {len(classes)} class ({classes!r}); a classifier needs "
                 "at least two")
-        weight = None
+        kwargs = None
         if self.class_weight is not None:
             w = compute_class_weight(self.class_weight, classes=classes, y=y_lab)
-            weight = torch.tensor(w, dtype=torch.float32)
-        self._reset()
-        self._fit_ulmfit(texts, labeled, y_enc.astype(np.int64), len(classes),
-                         torch.nn.CrossEntropyLoss, {"weight": weight} if weight is not None else None)
-        self.classes_ = classes
-        self.n_outputs_ = len(classes)
-        self.multilabel_ = False
-        return self
+            kwargs = {"weight": torch.tensor(w, dtype=torch.float32)}
+        return Targets(y_enc.astype(np.int64), len(classes), torch.nn.CrossEntropyLoss, labeled,
+                       kwargs, attrs={"classes_": classes, "n_outputs_": len(classes),
+                                      "multilabel_": False})
 
-    def _fit_multilabel(self, texts, y):
+    def _multilabel_targets(self, texts, y):
         y = np.asarray(y)
         if len(y) != len(texts):
             raise ValueError(f"X and y have different lengths: {len(texts)} documents, {len(y)} targets")
@@ -166,13 +163,9 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
                              f"(got {type_of_target(y)!r}); for one label per row pass a 1-D y")
         if self.class_weight is not None or self.unlabeled_label is not None:
             raise ValueError("class_weight and unlabeled_label are not supported with multi-label y")
-        self._reset()
-        self._fit_ulmfit(texts, np.ones(len(texts), dtype=bool), y.astype(np.float32), y.shape[1],
-                         torch.nn.BCEWithLogitsLoss, stratify=False)
-        self.classes_ = np.arange(y.shape[1])
-        self.n_outputs_ = y.shape[1]
-        self.multilabel_ = True
-        return self
+        return Targets(y.astype(np.float32), y.shape[1], torch.nn.BCEWithLogitsLoss, stratify=False,
+                       attrs={"classes_": np.arange(y.shape[1]), "n_outputs_": y.shape[1],
+                              "multilabel_": True})
 
     def decision_function(self, X):
         """Scores (logits) of each class, shape (n_samples, n_classes)."""

@@ -5,7 +5,7 @@ import torch
 from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import AUTO, ULMFiTBase, fill_doc
+from ._base import AUTO, Targets, ULMFiTBase, fill_doc
 
 
 class ULMFiTRegressor(RegressorMixin, ULMFiTBase):
@@ -109,19 +109,16 @@ class ULMFiTRegressor(RegressorMixin, ULMFiTBase):
         self : ULMFiTRegressor
             The fitted estimator.
         """
-        self._check_params()
-        texts = self._texts(X, reset=True)
+        return self._fit(X, y)
+
+    def _training_targets(self, texts, y):
         y = self._regression_targets(y, len(texts))
         y2 = y.reshape(len(y), -1)
         mean, scale = y2.mean(0), y2.std(0)
-        self._reset()
-        self._fit_ulmfit(texts, np.ones(len(texts), dtype=bool),
-                         ((y2 - mean) / np.where(scale > 0, scale, 1.0)).astype(np.float32), y2.shape[1],
-                         torch.nn.MSELoss, stratify=False)
-        self.y_mean_, self.y_scale_ = mean, scale
-        self.n_outputs_ = y2.shape[1]
-        self.y_ndim_ = y.ndim
-        return self
+        standard = (y2 - mean) / np.where(scale > 0, scale, 1.0)
+        return Targets(standard.astype(np.float32), y2.shape[1], torch.nn.MSELoss, stratify=False,
+                       attrs={"y_mean_": mean, "y_scale_": scale, "n_outputs_": y2.shape[1],
+                              "y_ndim_": y.ndim})
 
     def predict(self, X):
         """Predicted targets, shape (n_samples,) or (n_samples, n_targets) as ``y`` was."""

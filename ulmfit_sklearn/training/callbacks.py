@@ -7,11 +7,13 @@
   optimizer parameter groups) keep their ratios.
 * Gradual unfreezing is skorch's :class:`~skorch.callbacks.Freezer` at the first
   epoch and one :class:`~skorch.callbacks.Unfreezer` per later stage.
+* The learning-rate range test (fastai's ``lr_find``) swaps STLR for an
+  exponential ramp and stops at a step count or when the loss diverges.
 """
 
 import bisect
 
-from skorch.callbacks import Freezer, LRScheduler, Unfreezer
+from skorch.callbacks import Callback, Freezer, LRScheduler, Unfreezer
 from torch.optim.lr_scheduler import LambdaLR
 
 
@@ -130,3 +132,49 @@ def gradual_unfreezing_callbacks(layer_patterns, stage_epochs):
             still_frozen = frozen_in[k]
         epoch += stage_epochs[k]
     return callbacks
+
+
+class ExponentialRamp:
+    """The learning-rate range test's policy: the lr grows exponentially from
+    ``start`` to ``end`` over ``steps`` steps, as a multiplier of the peak ``lr``
+    the optimizer was built with (so discriminative ratios are kept)."""
+
+    def __init__(self, start, end, steps, lr):
+        self.start, self.end, self.steps, self.lr = start, end, max(2, int(steps)), lr
+
+    def lr_at(self, step):
+        return self.start * (self.end / self.start) ** (min(step, self.steps - 1) / (self.steps - 1))
+
+    def __call__(self, step):
+        return self.lr_at(step) / self.lr
+
+
+class StopLRRange(Callback):
+    """Ends the range test after ``steps`` batches, or once the smoothed training
+    loss exceeds ``div`` times its minimum (fastai's ``stop_div``)."""
+
+    def __init__(self, steps, div=4.0, beta=0.98):
+        self.steps, self.div, self.beta = steps, div, beta
+
+    def on_train_begin(self, net, **kwargs):
+        self.step_, self.avg_, self.best_ = 0, 0.0, float("inf")
+        self.losses_ = []
+
+    def on_batch_end(self, net, training=False, loss=None, **kwargs):
+        if not training:
+            return
+        self.step_ += 1
+        self.avg_ = self.beta * self.avg_ + (1 - self.beta) * float(loss)
+        smooth = self.avg_ / (1 - self.beta ** self.step_)
+        self.losses_.append(smooth)
+        self.best_ = min(self.best_, smooth)
+        if self.step_ >= self.steps or (self.div and smooth > self.div * self.best_) \
+                or smooth != smooth:
+            raise KeyboardInterrupt  # skorch ends fit() cleanly on it
+
+
+def lr_range_callbacks(start, end, steps, lr):
+    """The ``stlr`` slot's replacement and the stopper for a range test."""
+    ramp = ExponentialRamp(start, end, steps, lr)
+    return [("stlr", LRScheduler(policy=LambdaLR, lr_lambda=ramp, step_every="batch", last_epoch=-1)),
+            ("lr_range", StopLRRange(steps))]

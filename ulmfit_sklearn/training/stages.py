@@ -13,7 +13,7 @@ from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.dataset import ValidSplit
 
 from .batching import DocumentBatches, LMStreamBatches
-from .callbacks import gradual_unfreezing_callbacks, stlr_callback
+from .callbacks import gradual_unfreezing_callbacks, lr_range_callbacks, stlr_callback
 from .nets import ClassifierNet, LanguageModelNet, discriminative_param_groups
 
 
@@ -44,16 +44,22 @@ def steps_per_epoch(iterator_len, max_batches=None):
 def make_lm_net(lm, stream, *, epochs, lr, lr_decay=2.6, batch_size=32, bptt=70,
                 cut_frac=0.1, ratio=32, seed=0, device="cpu", autocast=False,
                 max_batches=None, valid_stream=None, callbacks=(), verbose=0, start=0,
-                weight_decay=0.01, betas=(0.7, 0.99)):
+                weight_decay=0.01, betas=(0.7, 0.99), lr_range=None):
     """A :class:`LanguageModelNet` set up to train ``lm`` on ``stream`` with STLR.
 
     The STLR cycle spans ``epochs`` passes of ``max_batches`` windows (or the
     whole stream).  Validation on ``valid_stream`` (fixed windows) if given.
     ``start`` is the stream position (tokens per row) where reading begins.
+    ``lr_range=(start_lr, end_lr, steps)`` makes it a learning-rate range test
+    instead (the top group's lr ramps exponentially; as many epochs as needed).
     """
     probe = LMStreamBatches(stream, batch_size=batch_size, bptt=bptt, max_batches=max_batches)
-    total = steps_per_epoch(len(probe), max_batches) * epochs
-    cbs = [("stlr", stlr_callback([total], cut_frac, ratio))] + list(callbacks)
+    per_epoch = steps_per_epoch(len(probe), max_batches)
+    if lr_range:
+        epochs = int(np.ceil(lr_range[2] / per_epoch))
+        cbs = lr_range_callbacks(*lr_range, lr) + list(callbacks)
+    else:
+        cbs = [("stlr", stlr_callback([per_epoch * epochs], cut_frac, ratio))] + list(callbacks)
     if verbose:
         cbs.append(("progress", ProgressBar()))
     train_split = None
@@ -101,7 +107,7 @@ def make_classifier_net(module, *, n_train, stage_epochs, lr, lr_decay=2.6, batc
                         cut_frac=0.1, ratio=32, constant_lr=False, criterion=torch.nn.CrossEntropyLoss,
                         criterion_kwargs=None, seed=0, device="cpu", autocast=False,
                         validation_fraction=None, stratify=None, pad_idx=1, verbose=0,
-                        weight_decay=0.01, betas=(0.7, 0.99), clip=None):
+                        weight_decay=0.01, betas=(0.7, 0.99), clip=None, lr_range=None):
     """A :class:`ClassifierNet` for stage 3 of ULMFiT.
 
     ``stage_epochs`` is the gradual-unfreezing schedule (see
@@ -109,6 +115,8 @@ def make_classifier_net(module, *, n_train, stage_epochs, lr, lr_decay=2.6, batc
     With ``validation_fraction``, that share of the data (stratified by
     ``stratify``) is held out and training stops early once the validation loss
     stops improving (the best epoch's weights are kept).
+    ``lr_range=(start_lr, end_lr, steps)`` makes it a learning-rate range test of
+    the schedule's first stage (e.g. the head alone) instead.
     """
     layers = classifier_layer_patterns(module)
     n_fit = n_train if not validation_fraction else n_train - int(np.ceil(n_train * validation_fraction))
@@ -116,9 +124,14 @@ def make_classifier_net(module, *, n_train, stage_epochs, lr, lr_decay=2.6, batc
     if batches > 1 and n_fit % batch_size == 1:
         batches -= 1  # a last batch of one is merged into the one before
     stage_steps = [e * batches for e in stage_epochs]
+    if lr_range:
+        stage_epochs = [int(np.ceil(lr_range[2] / batches))] + [0] * (len(stage_epochs) - 1)
     cbs = gradual_unfreezing_callbacks(layers, list(stage_epochs))
-    cbs.append(("stlr", stlr_callback(stage_steps, cut_frac, ratio,
-                                      stage_lr_factors(len(stage_epochs)), constant=constant_lr)))
+    if lr_range:
+        cbs += lr_range_callbacks(*lr_range, lr)
+    else:
+        cbs.append(("stlr", stlr_callback(stage_steps, cut_frac, ratio,
+                                          stage_lr_factors(len(stage_epochs)), constant=constant_lr)))
     train_split = None
     if validation_fraction:
         train_split = ValidSplit(validation_fraction, stratified=stratify is not None,
