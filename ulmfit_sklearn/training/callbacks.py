@@ -164,7 +164,8 @@ class StopLRRange(Callback):
         if not training:
             return
         self.step_ += 1
-        self.avg_ = self.beta * self.avg_ + (1 - self.beta) * float(loss)
+        loss = float(loss.detach()) if hasattr(loss, "detach") else float(loss)
+        self.avg_ = self.beta * self.avg_ + (1 - self.beta) * loss
         smooth = self.avg_ / (1 - self.beta ** self.step_)
         self.losses_.append(smooth)
         self.best_ = min(self.best_, smooth)
