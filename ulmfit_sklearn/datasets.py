@@ -101,3 +101,102 @@ def load_trec6_sample():
         split[r["split"]][1].append(r["label"])
     return (split["train"][0], np.array(split["train"][1]),
             split["test"][0], np.array(split["test"][1]))
+
+
+IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+IMDB_ARCHIVE = "aclImdb_v1.tar.gz"
+
+
+def data_home(path=None):
+    """Where downloads go: ``path``, else $ULMFIT_SKLEARN_DATA, else
+    ``~/.cache/ulmfit_sklearn``."""
+    import os
+
+    return Path(path or os.environ.get("ULMFIT_SKLEARN_DATA") or Path.home() / ".cache" / "ulmfit_sklearn")
+
+
+def download(url, dest):
+    """Fetch ``url`` to ``dest`` (via a partial file, so a broken download leaves
+    nothing that looks complete).  Only called when a user asks for a download."""
+    import urllib.request
+
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    urllib.request.urlretrieve(url, part)
+    part.rename(dest)
+    return dest
+
+
+def _imdb_members(path, subset):
+    """(label folder, file name, text) of one subset, from the folder or the archive."""
+    import tarfile
+
+    path = Path(path)
+    if path.is_dir():
+        root = path / subset if (path / subset).is_dir() else path / "aclImdb" / subset
+        if not root.is_dir():
+            raise FileNotFoundError(f"{path}: no {subset}/ folder of the aclImdb data set")
+        for label_dir in ("neg", "pos", "unsup"):
+            for f in sorted((root / label_dir).glob("*.txt")) if (root / label_dir).is_dir() else []:
+                yield label_dir, f.name, f.read_text(encoding="utf-8")
+        return
+    with tarfile.open(path, "r:*") as tar:
+        for m in tar:
+            parts = m.name.split("/")
+            if m.isfile() and len(parts) == 4 and parts[1] == subset and parts[3].endswith(".txt") \
+                    and parts[2] in ("neg", "pos", "unsup"):
+                yield parts[2], parts[3], tar.extractfile(m).read().decode("utf-8")
+
+
+def load_imdb(path=None, subset="train", *, download_if_missing=False, home=None):
+    """The Large Movie Review Dataset (Maas et al. 2011), with its star ratings.
+
+    Parameters
+    ----------
+    path : str, Path or None
+        The extracted ``aclImdb`` folder, or the ``aclImdb_v1.tar.gz`` archive
+        (read without extracting).  None: the archive in :func:`data_home`.
+    subset : {"train", "test", "unsup"}
+        25,000 labeled training or test reviews, or the 50,000 unlabeled ones.
+    download_if_missing : bool, default=False
+        With ``path=None``, download the archive (84 MB) from its public address
+        (:data:`IMDB_URL`) into :func:`data_home` if it is not there.  Nothing is
+        downloaded unless this is True.
+    home : str, Path or None
+        Overrides :func:`data_home`.
+
+    Returns
+    -------
+    texts : list of str
+    labels : ndarray of int
+        1 positive (rating >= 7), 0 negative (rating <= 4); -1 for ``"unsup"``.
+    ratings : ndarray of int
+        The review's rating, 1-10 (0 for ``"unsup"``), from the file names.
+    """
+    if subset not in ("train", "test", "unsup"):
+        raise ValueError(f"subset must be 'train', 'test' or 'unsup', got {subset!r}")
+    if path is None:
+        path = data_home(home) / IMDB_ARCHIVE
+        if not path.exists():
+            if not download_if_missing:
+                raise FileNotFoundError(
+                    f"{path} not found: pass the aclImdb folder or archive as path, or "
+                    f"download_if_missing=True to fetch {IMDB_URL}")
+            download(IMDB_URL, path)
+    elif not Path(path).exists():
+        raise FileNotFoundError(f"no such file or folder: {path}")
+    texts, labels, ratings = [], [], []
+    for label_dir, name, text in _imdb_members(path, "train" if subset == "unsup" else subset):
+        if (label_dir == "unsup") != (subset == "unsup"):
+            continue
+        texts.append(text)
+        labels.append({"neg": 0, "pos": 1, "unsup": -1}[label_dir])
+        try:
+            ratings.append(int(name.rsplit(".", 1)[0].split("_")[1]))
+        except (IndexError, ValueError):
+            raise ValueError(f"{path}: unexpected file name {label_dir}/{name} "
+                             "(expected ID_RATING.txt)") from None
+    if not texts:
+        raise ValueError(f"{path}: no {subset} reviews found")
+    return texts, np.asarray(labels), np.asarray(ratings)
