@@ -29,7 +29,7 @@ class ULMFiTRegressor(RegressorMixin, ULMFiTBase):
     ----------
     n_outputs_ : int
         Number of targets (1 for a 1-D ``y``).
-    y_mean_, y_scale_ : ndarray of shape (n_outputs_,)
+    y_mean_, y_scale_ : ndarray of shape (n_targets,)
         Mean and standard deviation of the training targets; the network learns the
         standardised targets (a constant target, of scale 0, is predicted exactly).
     net_ : ClassifierNet

@@ -121,7 +121,7 @@ class ULMFiTVectorizer(TransformerMixin, ULMFiTBase):
         return self
 
     def transform(self, X):
-        """Document vectors, shape (n_samples, n_features_out_), float32."""
+        """Document vectors, shape ``(n_samples, n_features_out_)``, float32."""
         return self._forward(X)
 
     def get_feature_names_out(self, input_features=None):
