@@ -89,6 +89,16 @@ def lstm_flops_per_token(config):
     return sum(2 * 4 * sizes[i + 1] * (sizes[i] + sizes[i + 1]) for i in range(n))
 
 
+def run_one(est, X, y, Xt, yt):
+    """Fit, then predict the test set: (error, fit seconds, predict seconds)."""
+    t0 = time.perf_counter()
+    est.fit(X, y)
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    err = float(np.mean(est.predict(Xt) != yt))
+    return err, fit_s, time.perf_counter() - t0
+
+
 def append_result(path, row):
     row = dict(row)
     row.setdefault("date", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))

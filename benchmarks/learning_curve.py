@@ -9,23 +9,14 @@ encoder are skipped, so an interrupted grid resumes.
 """
 
 import argparse
-import time
 
 import numpy as np
-from common import ROOT, append_result, done_keys, git_commit, load_dataset, load_texts, SHARED
+from common import (ROOT, SHARED, append_result, done_keys, git_commit, load_dataset, load_texts,
+                    run_one)
 
 from ulmfit_sklearn import ULMFiTClassifier
 from ulmfit_sklearn.baselines import tfidf_logreg
 from ulmfit_sklearn.encoders import load_encoder
-
-
-def run_one(est, X, y, Xt, yt):
-    t0 = time.perf_counter()
-    est.fit(X, y)
-    fit_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    err = float(np.mean(est.predict(Xt) != yt))
-    return err, fit_s, time.perf_counter() - t0
 
 
 def main():

@@ -64,6 +64,37 @@ def learning_curves(rows):
     return "\n".join(out)
 
 
+ABLATION_ORDER = ["ulmfit", "ulmfit_no_lm_finetune", "ulmfit_no_gradual", "ulmfit_no_discr",
+                  "ulmfit_no_stlr", "ulmfit_no_pretrain"]
+
+
+def ablations(rows):
+    """The paper-style table: one row per variant, one column per data set."""
+    latest = {}
+    for r in rows:
+        latest[(r["dataset"], r["n"])] = (r.get("git_commit"), r.get("encoder_sha256"))
+    groups = defaultdict(list)
+    for r in rows:
+        if (r.get("git_commit"), r.get("encoder_sha256")) == latest[(r["dataset"], r["n"])]:
+            groups[(r["method"], r["dataset"], r["n"])].append(r)
+    if not groups:
+        return "No ablation results yet (run `benchmarks/ablations.py`)."
+    cols = sorted({(d, n) for _, d, n in groups})
+    out = ["| variant | " + " | ".join(f"{d}, n = {n}: error (seeds)" for d, n in cols) + " |",
+           "| --- |" + " --- |" * len(cols)]
+    for m in [m for m in ABLATION_ORDER if any(k[0] == m for k in groups)]:
+        cells = []
+        for d, n in cols:
+            rs = groups.get((m, d, n), [])
+            errs = [r["error"] for r in rs]
+            cells.append(f"{np.mean(errs):.3f} ({len(errs)})" if errs else "")
+        out.append(f"| {m} | " + " | ".join(cells) + " |")
+    some = next(iter(groups.values()))[0]
+    out += ["", f"Commit {some.get('git_commit')}, command `{some.get('command')}`, "
+                f"{some.get('machine', {}).get('cpu', '')}, {some['date'][:10]}."]
+    return "\n".join(out)
+
+
 def plot_curves(groups):
     import matplotlib
 
@@ -98,7 +129,8 @@ def main():
     if commentary.exists():
         parts += [commentary.read_text(), ""]
     parts += ["## Fit budget: IMDb, n = 1,000", "", fit_budget_table(read("fit_budget.jsonl")), "",
-              "## Learning curves", "", learning_curves(read("learning_curve.jsonl")), ""]
+              "## Learning curves", "", learning_curves(read("learning_curve.jsonl")), "",
+              "## Ablations", "", ablations(read("ablations.jsonl")), ""]
     for png in sorted((DOCS / "img").glob("learning-curve-*.png")):
         parts.append(f"![{png.stem}](img/{png.name})")
     (DOCS / "benchmarks.md").write_text("\n".join(parts) + "\n")

@@ -1,0 +1,76 @@
+"""The paper's ablations (its Table 6 and 7 analogues) on this package.
+
+Full ULMFiT and one change at a time, each with the estimator's defaults otherwise:
+
+    no_lm_finetune   lm_epochs=0 (stage 2 skipped)
+    no_gradual       all layers trained from the start, same number of epochs
+    no_discr         lr_decay=1 and lm_lr_decay=1 (no discriminative learning rates)
+    no_stlr          a constant learning rate per stage instead of STLR
+    no_pretrain      a randomly initialised encoder (no stage 1)
+
+Each (dataset, n, seed, method) appends one JSON line to
+benchmarks/results/ablations.jsonl (method "ulmfit" or "ulmfit_<ablation>"); runs
+already there for the same commit and encoder are skipped.
+
+    python benchmarks/ablations.py --datasets trec6 imdb --n 1000 --seeds 0
+"""
+
+import argparse
+
+from common import ROOT, append_result, done_keys, git_commit, load_dataset, run_one
+
+from ulmfit_sklearn import ULMFiTClassifier
+from ulmfit_sklearn.encoders import load_encoder
+
+ABLATIONS = {
+    "ulmfit": {},
+    "ulmfit_no_lm_finetune": {"lm_epochs": 0},
+    "ulmfit_no_gradual": "all_at_once",
+    "ulmfit_no_discr": {"lr_decay": 1.0, "lm_lr_decay": 1.0},
+    "ulmfit_no_stlr": {"stlr": False},
+    "ulmfit_no_pretrain": {"pretrained": None},
+}
+
+
+def params_for(method, pretrained):
+    """The parameters an ablation changes."""
+    change = ABLATIONS[method]
+    if change == "all_at_once":  # as many epochs as the default schedule, all layers
+        epochs = ULMFiTClassifier(pretrained)._stage_epochs(load_encoder(pretrained))
+        change = {"unfreeze_epochs": (sum(epochs),)}
+    return change
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--datasets", nargs="+", default=["imdb", "trec6"])
+    p.add_argument("--n", nargs="+", type=int, default=[1000])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--methods", nargs="+", default=list(ABLATIONS), choices=list(ABLATIONS))
+    p.add_argument("--n-test", type=int, default=5000, help="test sample size for IMDb")
+    p.add_argument("--pretrained", default="default")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ablations.jsonl"))
+    a = p.parse_args()
+    enc_sha = load_encoder(a.pretrained).sha256
+    commit = git_commit()
+    done = done_keys(a.out)
+    for ds in a.datasets:
+        for n in a.n:
+            for seed in a.seeds:
+                X, y, Xt, yt = load_dataset(ds, n, seed, a.n_test if ds == "imdb" else None)
+                for method in a.methods:
+                    key = (ds, n, seed, method, 0, commit, enc_sha)
+                    if key in done:
+                        continue
+                    change = params_for(method, a.pretrained)
+                    est = ULMFiTClassifier(a.pretrained, random_state=seed).set_params(**change)
+                    err, fit_s, pred_s = run_one(est, X, y, Xt, yt)
+                    row = {"dataset": ds, "n": n, "seed": seed, "method": method, "error": err,
+                           "n_test": len(Xt), "n_unlabeled": 0, "fit_seconds": round(fit_s, 1),
+                           "predict_seconds": round(pred_s, 1), "git_commit": commit,
+                           "encoder_sha256": enc_sha, "change": {k: repr(v) for k, v in change.items()}}
+                    print(append_result(a.out, row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
