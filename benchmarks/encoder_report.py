@@ -51,23 +51,27 @@ def record(name):
         f"| architecture | AWD-LSTM, embedding {c['emb_size']}, hidden {c['hidden_size']}, "
         f"{c['n_layers']} layers, tied decoder |",
         f"| tokenizer | {c['tokenizer']['type']}, {c['vocab_size']} entries |",
+        (f"| word vectors | {m['word_vectors']}: the embedding started from them; "
+         f"{len(enc.vectors[0]):,} of them ship in the folder to place target words |"
+         if enc.vectors is not None else None),
         f"| corpus | {m.get('corpus')}: {', '.join(m.get('train_files', []))} "
         f"({m.get('train_words', 0) / 1e6:.1f}M words, {m.get('train_tokens', 0) / 1e6:.1f}M tokens) |",
         f"| tokens seen | {m['tokens_seen'] / 1e6:.2f}M ({m['epochs_run']} epochs of "
-        f"{m['training']['batch_size']} x {m['training']['bptt']} x 200 windows) |",
+        f"{m['training']['batch_size']} x {m['training']['bptt']} x "
+        f"{m['training'].get('epoch_batches', 200)} windows) |",
         f"| wall time | {m['wall_seconds_total'] / 3600:.2f} h |" if "wall_seconds_total" in m else
         f"| wall time (last run) | {m['wall_seconds_this_run'] / 3600:.2f} h |",
         f"| hardware | {m['hardware']} |",
         f"| held-out perplexity (`{m.get('valid_file')}`, all {m['valid']['tokens']:,} tokens) | "
         f"{m['valid']['ppl_token']:.1f} per token, {m['valid']['ppl_word']:.1f} per word |",
         f"| training | {json.dumps(m['training'])} |",
-        f"| files | {size_mb:.1f} MB (weights fp16) |",
+        f"| files | {size_mb:.1f} MB (weights and vectors fp16) |",
         f"| command | `{m.get('command')}` |",
         f"| runs | {m['runs']} |" if m.get("runs") else "", "",
         f"![validation curve](img/{name}-curve.png)", "",
     ]
     plot_curve(m, ROOT / "docs" / "img" / f"{name}-curve.png")
-    return "\n".join(lines)
+    return "\n".join(line for line in lines if line is not None)
 
 
 def main():
