@@ -17,7 +17,7 @@ already there for the same commit and encoder are skipped.
 
 import argparse
 
-from common import ROOT, append_result, done_keys, git_commit, load_dataset, run_one
+from common import add_grid_args, append_result, grid, run_one
 
 from ulmfit_sklearn import ULMFiTClassifier
 from ulmfit_sklearn.encoders import load_encoder
@@ -43,33 +43,21 @@ def params_for(method, pretrained):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--datasets", nargs="+", default=["imdb", "trec6"])
-    p.add_argument("--n", nargs="+", type=int, default=[1000])
-    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    add_grid_args(p, ["imdb", "trec6"], [1000], [0], "ablations.jsonl")
     p.add_argument("--methods", nargs="+", default=list(ABLATIONS), choices=list(ABLATIONS))
-    p.add_argument("--n-test", type=int, default=5000, help="test sample size for IMDb")
-    p.add_argument("--pretrained", default="default")
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ablations.jsonl"))
     a = p.parse_args()
-    enc_sha = load_encoder(a.pretrained).sha256
-    commit = git_commit()
-    done = done_keys(a.out)
-    for ds in a.datasets:
-        for n in a.n:
-            for seed in a.seeds:
-                X, y, Xt, yt = load_dataset(ds, n, seed, a.n_test if ds == "imdb" else None)
-                for method in a.methods:
-                    key = (ds, n, seed, method, 0, commit, enc_sha)
-                    if key in done:
-                        continue
-                    change = params_for(method, a.pretrained)
-                    est = ULMFiTClassifier(a.pretrained, random_state=seed).set_params(**change)
-                    err, fit_s, pred_s = run_one(est, X, y, Xt, yt)
-                    row = {"dataset": ds, "n": n, "seed": seed, "method": method, "error": err,
-                           "n_test": len(Xt), "n_unlabeled": 0, "fit_seconds": round(fit_s, 1),
-                           "predict_seconds": round(pred_s, 1), "git_commit": commit,
-                           "encoder_sha256": enc_sha, "change": {k: repr(v) for k, v in change.items()}}
-                    print(append_result(a.out, row), flush=True)
+    for ds, n, seed, (X, y, Xt, yt), done, commit, enc_sha in grid(a):
+        for method in a.methods:
+            if (ds, n, seed, method, 0, commit, enc_sha) in done:
+                continue
+            change = params_for(method, a.pretrained)
+            est = ULMFiTClassifier(a.pretrained, random_state=seed).set_params(**change)
+            err, fit_s, pred_s = run_one(est, X, y, Xt, yt)
+            row = {"dataset": ds, "n": n, "seed": seed, "method": method, "error": err,
+                   "n_test": len(Xt), "n_unlabeled": 0, "fit_seconds": round(fit_s, 1),
+                   "predict_seconds": round(pred_s, 1), "git_commit": commit,
+                   "encoder_sha256": enc_sha, "change": {k: repr(v) for k, v in change.items()}}
+            print(append_result(a.out, row), flush=True)
 
 
 if __name__ == "__main__":

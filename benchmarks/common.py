@@ -124,3 +124,28 @@ def done_keys(path, fields=("dataset", "n", "seed", "method", "n_unlabeled", "gi
             row = json.loads(line)
             keys.add(tuple(row.get(f) for f in fields))
     return keys
+
+
+def add_grid_args(p, datasets, n, seeds, out_name):
+    """The command-line options every benchmark grid shares."""
+    p.add_argument("--datasets", nargs="+", default=datasets)
+    p.add_argument("--n", nargs="+", type=int, default=n)
+    p.add_argument("--seeds", nargs="+", type=int, default=seeds)
+    p.add_argument("--n-test", type=int, default=5000, help="test sample size for IMDb")
+    p.add_argument("--pretrained", default="default")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / out_name))
+
+
+def grid(a):
+    """Yield (dataset, n, seed, (X, y, X_test, y_test), done, commit, encoder sha) over a
+    benchmark grid; ``done`` holds the keys of the runs already in ``a.out``."""
+    from ulmfit_sklearn.encoders import load_encoder
+
+    enc_sha = load_encoder(a.pretrained).sha256
+    commit = git_commit()
+    done = done_keys(a.out)
+    for ds in a.datasets:
+        for n in a.n:
+            for seed in a.seeds:
+                data = load_dataset(ds, n, seed, a.n_test if ds == "imdb" else None)
+                yield ds, n, seed, data, done, commit, enc_sha

@@ -125,12 +125,18 @@ def fit(argv=None):
     return est
 
 
+def _model_command(name, doc, data_help):
+    p = argparse.ArgumentParser(prog=f"ulmfit-sklearn {name}", description=doc)
+    p.add_argument("model", help="a model file written by 'ulmfit-sklearn fit'")
+    p.add_argument("data", help=data_help)
+    p.add_argument("--text-column", default="text")
+    return p
+
+
 def predict(argv=None):
     """Predict with a saved model; writes CSV (one row per text) to --output or stdout."""
-    p = argparse.ArgumentParser(prog="ulmfit-sklearn predict", description=predict.__doc__)
-    p.add_argument("model", help="a model file written by 'ulmfit-sklearn fit'")
-    p.add_argument("data", help="texts: .csv/.jsonl (with --text-column) or .txt (one per line)")
-    p.add_argument("--text-column", default="text")
+    p = _model_command("predict", predict.__doc__,
+                       "texts: .csv/.jsonl (with --text-column) or .txt (one per line)")
     p.add_argument("--proba", action="store_true", help="also write each class's probability")
     p.add_argument("--output", default=None, help="CSV file to write (default: stdout)")
     p.add_argument("--batch-size", type=int, default=256, help="texts per progress step")
@@ -165,10 +171,7 @@ def predict(argv=None):
 
 def evaluate(argv=None):
     """Score a saved model on a labeled file; prints the metrics as JSON."""
-    p = argparse.ArgumentParser(prog="ulmfit-sklearn evaluate", description=evaluate.__doc__)
-    p.add_argument("model", help="a model file written by 'ulmfit-sklearn fit'")
-    p.add_argument("data", help="labeled file: .csv or .jsonl")
-    p.add_argument("--text-column", default="text")
+    p = _model_command("evaluate", evaluate.__doc__, "labeled file: .csv or .jsonl")
     p.add_argument("--label-column", default="label")
     a = p.parse_args(argv)
     import numpy as np
