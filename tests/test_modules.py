@@ -125,3 +125,19 @@ def test_inference_chunks_give_the_training_chunks_result():
         fast = clf.features(tokens, lengths)  # one chunk of up to 512 tokens
     small = clf.features(tokens, lengths)  # grad enabled: 4-token chunks
     torch.testing.assert_close(fast, small.detach(), atol=1e-5, rtol=1e-4)
+
+
+def test_embedding_dropout_drops_whole_words_consistently():
+    from ulmfit_sklearn.modules import embedding_dropout
+
+    torch.manual_seed(0)
+    emb = torch.nn.Embedding(50, 4, padding_idx=1)
+    words = torch.tensor([[3, 7, 3, 9, 7, 3] * 20])
+    out = embedding_dropout(emb, words, 0.5, training=True)
+    ratio = out / emb(words)
+    for w in (3, 7, 9):  # every occurrence of a word is kept (x2) or dropped (x0) alike
+        r = ratio[words == w]
+        assert torch.allclose(r, r[0].expand_as(r)) and r[0, 0].item() in (0.0, 2.0)
+    torch.testing.assert_close(embedding_dropout(emb, words, 0.5, training=False), emb(words))
+    out.sum().backward()
+    assert emb.weight.grad[[0, 2, 4]].abs().sum() == 0  # only looked-up rows get gradient

@@ -40,12 +40,17 @@ class LockedDropout(nn.Module):
 
 
 def embedding_dropout(emb, words, p, training):
-    """Look ``words`` up in ``emb``, dropping whole words (matrix rows) in training."""
-    weight = emb.weight
+    """Look ``words`` up in ``emb``, dropping whole words (matrix rows) in training.
+
+    The mask is drawn per vocabulary entry (a dropped word is dropped wherever it
+    occurs) but applied to the looked-up rows only, so the cost does not grow with
+    the vocabulary.
+    """
+    out = F.embedding(words, emb.weight, emb.padding_idx)
     if training and p > 0:
-        mask = weight.new_empty(weight.size(0), 1).bernoulli_(1 - p) / (1 - p)
-        weight = weight * mask
-    return F.embedding(words, weight, emb.padding_idx)
+        mask = emb.weight.new_empty(emb.weight.size(0)).bernoulli_(1 - p) / (1 - p)
+        out = out * mask[words].unsqueeze(-1)
+    return out
 
 
 class WeightDropLSTM(nn.Module):
