@@ -1,7 +1,7 @@
 """Write docs/encoders.md's training record and validation-curve plot from an encoder's
 metadata (so the page's numbers come from the shipped files, not from typing).
 
-    python benchmarks/encoder_report.py [--encoder gutenberg-small]
+    python benchmarks/encoder_report.py [--encoder gutenberg-glove]
 """
 
 import argparse
@@ -76,7 +76,7 @@ def record(name):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--encoder", default="gutenberg-small")
+    p.add_argument("--encoder", default="gutenberg-glove")
     a = p.parse_args()
     (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
     page = ROOT / "docs" / "encoders.md"

@@ -81,11 +81,31 @@ def test_missing_folder():
 
 
 def test_bundled_default_loads_and_verifies():
-    names = bundled_encoders()
-    assert "gutenberg-small" in names
+    from ulmfit_sklearn.encoders import DEFAULT_ENCODER
+
+    assert DEFAULT_ENCODER in bundled_encoders()
     enc = load_encoder("default")
-    assert enc.metadata["files"]
+    assert enc.metadata["files"] and enc.metadata["valid"]["ppl_word"] > 1
     assert enc.config["vocab_size"] == enc.tokenizer.vocab_size
+
+
+def test_bundled_default_places_unseen_words_by_their_vectors():
+    """The shipped vectors explain the trained embedding: mapped through the fitted
+    map, a word's vector lands nearer its trained embedding than the mean does."""
+    from ulmfit_sklearn.encoders import vector_map
+
+    enc = load_encoder("default")
+    if enc.vectors is None:
+        pytest.skip("the default encoder ships no word vectors")
+    words, matrix = enc.vectors
+    ids = [(enc.tokenizer.stoi[w], i) for i, w in enumerate(words[:2000]) if w in enc.tokenizer.stoi]
+    emb = enc.state_dict["encoder.encoder.weight"]
+    target = emb[[t for t, _ in ids]]
+    mapped = vector_map(enc)(matrix[[i for _, i in ids]])
+    assert (mapped - target).pow(2).sum() < 0.8 * (emb.mean(0) - target).pow(2).sum()
+    outside = [w for w in words[enc.config["vocab_size"]:] if w not in enc.tokenizer.stoi][:50]
+    ext = extend_vocabulary(enc, outside)
+    assert not torch.allclose(ext.state_dict["encoder.encoder.weight"][-50:], emb.mean(0).expand(50, -1))
 
 
 # ---------------------------------------------------------------- word vectors
