@@ -95,6 +95,31 @@ def ablations(rows):
     return "\n".join(out)
 
 
+def fastai_speed(rows):
+    """Per-library measurements of the newest run and the ratios."""
+    if not rows:
+        return "No speed comparison yet (run `benchmarks/fastai_speed.py` in a fastai environment)."
+    last = rows[-3:]  # one run writes fastai, ours, ratios
+    out = ["| library | vocabulary | LM fine-tuning tokens/s | LM GFLOP/s | classifier docs/s | "
+           "batch prediction docs/s | single-document latency (ms) | peak memory (MB) | "
+           "peak matmul GFLOP/s (fp32 / bf16) |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in last[:2]:
+        peak = r["peak_matmul_gflops"]
+        out.append(f"| {r['library']} | {r['vocab_size']} | {r['lm_tokens_per_s']:.0f} | "
+                   f"{r['lm_gflops_per_s']:.0f} | {r['clf_docs_per_s']:.1f} | "
+                   f"{r['pred_docs_per_s']:.1f} | {1000 * r['latency_seconds']:.0f} | "
+                   f"{r['peak_rss_mb']:.0f} | {peak['float32']:.0f} / {peak['bfloat16']:.0f} |")
+    q = last[2]
+    out += ["", f"Ratios (ulmfit-sklearn / fastai, higher is better for ulmfit-sklearn except "
+                f"memory): LM training {q['lm_training']:.2f}, classifier training "
+                f"{q['clf_training']:.2f}, batch prediction {q['batch_prediction']:.2f}, "
+                f"latency {q['latency']:.2f} (fastai's / ours), peak memory {q['peak_memory']:.2f}. "
+                f"{q['date'][:10]}, {q['machine']['cpu']}, {q['machine']['cores']} cores, torch "
+                f"{q['machine']['torch']}, commit {q['git_commit']}, `{q['command']}`."]
+    return "\n".join(out)
+
+
 def plot_curves(groups):
     import matplotlib
 
@@ -130,7 +155,8 @@ def main():
         parts += [commentary.read_text(), ""]
     parts += ["## Fit budget: IMDb, n = 1,000", "", fit_budget_table(read("fit_budget.jsonl")), "",
               "## Learning curves", "", learning_curves(read("learning_curve.jsonl")), "",
-              "## Ablations", "", ablations(read("ablations.jsonl")), ""]
+              "## Ablations", "", ablations(read("ablations.jsonl")), "",
+              "## Speed against fastai", "", fastai_speed(read("fastai_speed.jsonl")), ""]
     for png in sorted((DOCS / "img").glob("learning-curve-*.png")):
         parts.append(f"![{png.stem}](img/{png.name})")
     (DOCS / "benchmarks.md").write_text("\n".join(parts) + "\n")
