@@ -78,7 +78,9 @@ def test_fit_predict_evaluate(files, model_file, capsys):
     capsys.readouterr()
     assert main(["evaluate", str(model_file), str(files["train"]), "--text-column", "review",
                  "--label-column", "stars"]) == 0
-    result = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert "predict" in captured.err  # a progress bar unless --quiet
     assert result["n"] == 40
     assert result["accuracy"] == pytest.approx(est.score(files["X"], files["y"]))
 

@@ -86,6 +86,20 @@ def _progress(iterable, total, quiet, desc):
     return tqdm(iterable, total=total, desc=desc, unit="batch", file=sys.stderr)
 
 
+def _predict(model, X, batch_size, quiet, proba=False):
+    """Predictions (and probabilities) in chunks, with a progress bar."""
+    import numpy as np
+
+    preds, probs = [], []
+    starts = range(0, len(X), batch_size)
+    for i in _progress(starts, len(starts), quiet, "predict"):
+        chunk = X[i:i + batch_size]
+        preds.append(np.asarray(model.predict(chunk)))
+        if proba:
+            probs.append(model.predict_proba(chunk))
+    return (np.concatenate(preds) if preds else np.zeros(0)), (np.concatenate(probs) if probs else None)
+
+
 def fit(argv=None):
     """Fit a ULMFiT estimator on a labeled CSV or JSON-lines file; save it with joblib."""
     p = argparse.ArgumentParser(prog="ulmfit-sklearn fit", description=fit.__doc__)
@@ -142,25 +156,15 @@ def predict(argv=None):
     p.add_argument("--batch-size", type=int, default=256, help="texts per progress step")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
-    import numpy as np
-
     model = load_model(a.model)
     X, _ = _read(a.data, a.text_column, None)
     proba = a.proba and hasattr(model, "predict_proba")
-    preds, probs = [], []
-    starts = range(0, len(X), a.batch_size)
-    for i in _progress(starts, len(starts), a.quiet, "predict"):
-        chunk = X[i:i + a.batch_size]
-        preds.append(np.asarray(model.predict(chunk)))
-        if proba:
-            probs.append(model.predict_proba(chunk))
+    pred, prob = _predict(model, X, a.batch_size, a.quiet, proba)
     header = ["prediction"] + ([f"proba_{c}" for c in model.classes_] if proba else [])
     out = open(a.output, "w", newline="", encoding="utf-8") if a.output else sys.stdout
     try:
         w = csv.writer(out)
         w.writerow(header)
-        pred = np.concatenate(preds) if preds else []
-        prob = np.concatenate(probs) if probs else None
         for j, v in enumerate(pred):
             w.writerow([v] + ([f"{q:.6g}" for q in prob[j]] if proba else []))
     finally:
@@ -173,13 +177,15 @@ def evaluate(argv=None):
     """Score a saved model on a labeled file; prints the metrics as JSON."""
     p = _model_command("evaluate", evaluate.__doc__, "labeled file: .csv or .jsonl")
     p.add_argument("--label-column", default="label")
+    p.add_argument("--batch-size", type=int, default=256, help="texts per progress step")
+    p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
     import numpy as np
     from sklearn import metrics
 
     model = load_model(a.model)
     X, y = _read(a.data, a.text_column, a.label_column)
-    pred = model.predict(X)
+    pred, _ = _predict(model, X, a.batch_size, a.quiet)
     if hasattr(model, "classes_"):  # labels read from a file are text: compare as text
         y, pred = np.asarray(y).astype(str), np.asarray(pred).astype(str)
         result = {"n": len(X), "accuracy": metrics.accuracy_score(y, pred),

@@ -380,6 +380,7 @@ def main(argv=None):
     p.add_argument("--autocast", action="store_true")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar (epoch lines only)")
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -420,7 +421,8 @@ def main(argv=None):
                    bptt=a.bptt, lr=a.lr, drop_mult=a.drop_mult, seed=a.seed, device=a.device,
                    autocast=a.autocast,
                    max_seconds=a.max_minutes * 60 if a.max_minutes else None,
-                   max_epochs=a.max_epochs, metadata=meta, init=init, vectors=a.vectors)
+                   max_epochs=a.max_epochs, metadata=meta, init=init, vectors=a.vectors,
+                   verbose=0 if a.quiet or rank else 1)
     if enc is not None:
         print(f"encoder written to {enc}", flush=True)
         print(json.dumps(json.loads((enc / "metadata.json").read_text())["valid"]), flush=True)
