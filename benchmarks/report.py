@@ -49,6 +49,23 @@ def current(rows):
     return [r for r in rows if (r.get("git_commit"), r.get("encoder_sha256")) == latest[r["method"]]]
 
 
+def run_key(r):
+    return (r["dataset"], r["n"], r["seed"], r["method"], r.get("n_unlabeled", 0),
+            r.get("git_commit"), r.get("encoder_sha256"))
+
+
+def merged(*row_lists):
+    """Rows of several files as one list; a run measured twice (same configuration,
+    commit and encoder) counts once, the first file's row winning."""
+    seen, out = set(), []
+    for rows in row_lists:
+        for r in rows:
+            if run_key(r) not in seen:
+                seen.add(run_key(r))
+                out.append(r)
+    return out
+
+
 def learning_curves(rows):
     groups = defaultdict(list)
     for r in current(rows):
@@ -61,6 +78,25 @@ def learning_curves(rows):
         out.append(f"| {ds} | {unl} | {method} | {n} | {np.mean(errs):.3f} ± {np.std(errs):.3f} | "
                    f"{len(errs)} |")
     plot_curves(groups)
+    return comparison(groups) + "\n\n" + "\n".join(out)
+
+
+def comparison(groups):
+    """ULMFiT against TF-IDF per data set and n: means, difference, and the winner; the
+    semi-supervised variant (unlabeled documents in stage 2) in its own column."""
+    unl = sorted({k[1] for k in groups if k[1]})
+    fmt = lambda e: f"{100 * np.mean(e):.1f} % ± {100 * np.std(e):.1f} ({len(e)})" if e else ""
+    out = ["| dataset | n | ULMFiT error (seeds) | TF-IDF error (seeds) | ULMFiT - TF-IDF (points) | "
+           + "".join(f"ULMFiT + {u} unlabeled (seeds) | " for u in unl),
+           "| --- | --- | --- | --- | --- | " + "--- | " * len(unl)]
+    for ds, n in sorted({(k[0], k[3]) for k in groups}):
+        u, t = groups.get((ds, 0, "ulmfit", n)), groups.get((ds, 0, "tfidf_logreg", n))
+        if not (u and t):
+            continue
+        diff = 100 * (np.mean(u) - np.mean(t))
+        out.append(f"| {ds} | {n} | {fmt(u)} | {fmt(t)} | {diff:+.1f} "
+                   f"({'ULMFiT' if diff < 0 else 'TF-IDF'} wins) | "
+                   + "".join(f"{fmt(groups.get((ds, x, 'ulmfit', n)))} | " for x in unl))
     return "\n".join(out)
 
 
@@ -68,8 +104,14 @@ ABLATION_ORDER = ["ulmfit", "ulmfit_no_lm_finetune", "ulmfit_no_gradual", "ulmfi
                   "ulmfit_no_stlr", "ulmfit_no_pretrain"]
 
 
-def ablations(rows):
-    """The paper-style table: one row per variant, one column per data set."""
+def ablations(rows, curve_rows=()):
+    """The paper-style table: one row per variant, one column per data set.  The full
+    method's row of a setting comes from the learning curves when the same run (data set,
+    n, seed, commit, encoder) is there and not in the ablation file."""
+    have = {run_key(r) for r in rows}
+    wanted = {run_key(r)[:3] + run_key(r)[4:] for r in rows}
+    rows = list(rows) + [r for r in curve_rows if r["method"] == "ulmfit" and run_key(r) not in have
+                         and run_key(r)[:3] + run_key(r)[4:] in wanted]
     latest = {}
     for r in rows:
         latest[(r["dataset"], r["n"])] = (r.get("git_commit"), r.get("encoder_sha256"))
@@ -89,9 +131,13 @@ def ablations(rows):
             errs = [r["error"] for r in rs]
             cells.append(f"{np.mean(errs):.3f} ({len(errs)})" if errs else "")
         out.append(f"| {m} | " + " | ".join(cells) + " |")
-    some = next(iter(groups.values()))[0]
-    out += ["", f"Commit {some.get('git_commit')}, command `{some.get('command')}`, "
-                f"{some.get('machine', {}).get('cpu', '')}, {some['date'][:10]}."]
+    commits = sorted({(r.get("git_commit"), r.get("machine", {}).get("cpu", "")) for rs in
+                      groups.values() for r in rs})
+    dates = sorted(r["date"][:10] for rs in groups.values() for r in rs)
+    commands = sorted({r.get("command") for rs in groups.values() for r in rs})
+    out += ["", "Commit " + ", ".join(c for c, _ in commits) + f"; {commits[0][1]}; "
+                f"{dates[0]} to {dates[-1]}; commands: " + "; ".join(f"`{c}`" for c in commands)
+            + "."]
     return "\n".join(out)
 
 
@@ -118,6 +164,53 @@ def fastai_speed(rows):
                 f"{q['date'][:10]}, {q['machine']['cpu']}, {q['machine']['cores']} cores, torch "
                 f"{q['machine']['torch']}, commit {q['git_commit']}, `{q['command']}`."]
     return "\n".join(out)
+
+
+def scaling(rows):
+    """Fit time and peak memory against documents and against document length (newest
+    commit's rows), with plots."""
+    if not rows:
+        return "No scaling results yet (run `benchmarks/scaling.py`)."
+    newest = rows[-1].get("git_commit")
+    rows = [r for r in rows if r.get("git_commit") == newest]
+    out = []
+    for kind, what in (("docs", "documents (IMDb reviews)"), ("length", "words per document")):
+        rs = sorted((r for r in rows if r["kind"] == kind), key=lambda r: r["value"])
+        if not rs:
+            continue
+        out += [f"| {what} | documents | tokens | fit (s) | s per 1,000 tokens | peak memory (MB) |",
+                "| --- | --- | --- | --- | --- | --- |"]
+        out += [f"| {r['value']} | {r['n_docs']} | {r['tokens']} | {r['fit_seconds']} | "
+                f"{1000 * r['fit_seconds'] / r['tokens']:.2f} | {r['peak_rss_mb']:.0f} |" for r in rs]
+        out += ["", f"![scaling-{kind}](img/scaling-{kind}.png)", ""]
+        plot_scaling(rs, kind, what)
+    r = rows[-1]
+    out += [f"Commit {newest}, {r.get('machine', {}).get('cpu', '')}, {r['date'][:10]}; each "
+            "point is one fit in a fresh process (peak resident memory of that process)."]
+    return "\n".join(out)
+
+
+def plot_scaling(rs, kind, what):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    (DOCS / "img").mkdir(parents=True, exist_ok=True)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.2))
+    x = [r["value"] for r in rs]
+    a1.plot(x, [r["fit_seconds"] for r in rs], marker="o")
+    a1.set_ylabel("fit time (s)")
+    a2.plot(x, [r["peak_rss_mb"] for r in rs], marker="o", color="tab:orange")
+    a2.set_ylabel("peak memory (MB)")
+    a2.set_ylim(bottom=0)
+    for ax in (a1, a2):
+        ax.set_xlabel(what)
+        ax.set_xscale("log" if kind == "length" else "linear")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(DOCS / "img" / f"scaling-{kind}.png", dpi=110)
+    plt.close(fig)
 
 
 def plot_curves(groups):
@@ -153,12 +246,18 @@ def main():
              "each row names the command, machine, commit and date of its run.", ""]
     if commentary.exists():
         parts += [commentary.read_text(), ""]
+    # fit_budget.py runs the same defaults on the same IMDb test sample as the curves
+    curve_rows = merged(read("learning_curve.jsonl"), read("fit_budget.jsonl"))
     parts += ["## Fit budget: IMDb, n = 1,000", "", fit_budget_table(read("fit_budget.jsonl")), "",
-              "## Learning curves", "", learning_curves(read("learning_curve.jsonl")), "",
-              "## Ablations", "", ablations(read("ablations.jsonl")), "",
+              "## Learning curves", "",
+              "The fit-budget run (IMDb, n = 1,000, seed 0) is the same configuration and test "
+              "sample as the IMDb curve and counts as its seed 0.", "",
+              learning_curves(curve_rows), ""]
+    parts += [f"![{png.stem}](img/{png.name})"
+              for png in sorted((DOCS / "img").glob("learning-curve-*.png"))]
+    parts += ["", "## Ablations", "", ablations(read("ablations.jsonl"), curve_rows), "",
+              "## Scaling", "", scaling(read("scaling.jsonl")), "",
               "## Speed against fastai", "", fastai_speed(read("fastai_speed.jsonl")), ""]
-    for png in sorted((DOCS / "img").glob("learning-curve-*.png")):
-        parts.append(f"![{png.stem}](img/{png.name})")
     (DOCS / "benchmarks.md").write_text("\n".join(parts) + "\n")
     print("wrote docs/benchmarks.md")
 

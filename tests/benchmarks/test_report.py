@@ -1,0 +1,68 @@
+"""benchmarks/report.py: the tables it generates from result rows."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("matplotlib")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def report(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("bench_report", ROOT / "benchmarks" / "report.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(mod, "DOCS", tmp_path)
+    return mod
+
+
+def row(method, error, seed=0, dataset="imdb", n=1000, commit="abc", unlabeled=0, **extra):
+    return dict(dataset=dataset, n=n, seed=seed, method=method, error=error, n_unlabeled=unlabeled,
+                git_commit=commit, encoder_sha256="e", date="2026-11-29T00:00:00",
+                machine={"cpu": "test cpu"}, command="cmd", **extra)
+
+
+def test_merged_counts_a_run_once(report):
+    a = [row("ulmfit", 0.25)]
+    b = [row("ulmfit", 0.30), row("ulmfit", 0.20, seed=1)]
+    rows = report.merged(a, b)
+    assert [(r["seed"], r["error"]) for r in rows] == [(0, 0.25), (1, 0.20)]
+
+
+def test_comparison_names_the_winner_and_semi_supervised_column(report, tmp_path):
+    rows = [row("ulmfit", 0.20), row("ulmfit", 0.30, seed=1), row("tfidf_logreg", 0.20),
+            row("tfidf_logreg", 0.20, seed=1), row("ulmfit", 0.4, unlabeled=5000)]
+    text = report.learning_curves(rows)
+    line = next(ln for ln in text.splitlines() if ln.startswith("| imdb | 1000 |"))
+    assert "25.0 % ± 5.0 (2)" in line and "+5.0 (TF-IDF wins)" in line
+    assert "40.0 % ± 0.0 (1)" in line  # the + 5000 unlabeled column
+    assert (tmp_path / "img" / "learning-curve-imdb.png").exists()
+
+
+def test_stale_commit_rows_are_left_out(report):
+    rows = [row("ulmfit", 0.9, commit="old"), row("ulmfit", 0.2), row("tfidf_logreg", 0.3)]
+    line = next(ln for ln in report.learning_curves(rows).splitlines()
+                if ln.startswith("| imdb | 1000 |"))
+    assert "20.0 % ± 0.0 (1)" in line and "ULMFiT wins" in line
+
+
+def test_ablation_full_row_comes_from_the_curves_only_for_the_same_run(report):
+    abl = [row("ulmfit_no_gradual", 0.3)]
+    curves = [row("ulmfit", 0.25), row("ulmfit", 0.5, commit="other"), row("ulmfit", 0.1, n=500)]
+    table = report.ablations(abl, curves)
+    assert "| ulmfit | 0.250 (1) |" in table
+    assert "| ulmfit_no_gradual | 0.300 (1) |" in table
+    assert "0.500" not in table and "0.100" not in table
+
+
+def test_scaling_table_and_plots(report, tmp_path):
+    rows = [dict(kind="docs", value=v, n_docs=v, tokens=300 * v, fit_seconds=v / 3,
+                 peak_rss_mb=900 + v / 10, git_commit="abc", date="2026-11-29T00:00:00",
+                 machine={"cpu": "test cpu"}) for v in (250, 500)]
+    text = report.scaling(rows)
+    assert "| 500 | 500 | 150000 | 166.66666666666666 | 1.11 | 950 |" in text
+    assert (tmp_path / "img" / "scaling-docs.png").exists()
+    assert "No scaling results" in report.scaling([])
