@@ -112,6 +112,25 @@ def ablations(rows, curve_rows=()):
     wanted = {run_key(r)[:3] + run_key(r)[4:] for r in rows}
     rows = list(rows) + [r for r in curve_rows if r["method"] == "ulmfit" and run_key(r) not in have
                          and run_key(r)[:3] + run_key(r)[4:] in wanted]
+    return variants_table(rows, ABLATION_ORDER, "test error") or \
+        "No ablation results yet (run `benchmarks/ablations.py`)."
+
+
+def schedule(rows):
+    """Validation error of each stage-3 setting (benchmarks/schedule.py)."""
+    order = list(dict.fromkeys(r["method"] for r in rows))
+    table = variants_table(rows, order, "validation error")
+    if not table:
+        return "No schedule search yet (run `benchmarks/schedule.py`)."
+    params = {r["method"]: r["params"] for r in rows}
+    legend = "; ".join(f"`{m}`: " + (", ".join(f"{k}={v}" for k, v in params[m].items()) or "defaults")
+                       for m in order)
+    return table + "\n\nSettings: " + legend + "."
+
+
+def variants_table(rows, order, what):
+    """One row per variant (method), one column per (data set, n): mean error over seeds
+    of the newest commit and encoder of each column; '' if there are no rows."""
     latest = {}
     for r in rows:
         latest[(r["dataset"], r["n"])] = (r.get("git_commit"), r.get("encoder_sha256"))
@@ -120,15 +139,14 @@ def ablations(rows, curve_rows=()):
         if (r.get("git_commit"), r.get("encoder_sha256")) == latest[(r["dataset"], r["n"])]:
             groups[(r["method"], r["dataset"], r["n"])].append(r)
     if not groups:
-        return "No ablation results yet (run `benchmarks/ablations.py`)."
+        return ""
     cols = sorted({(d, n) for _, d, n in groups})
-    out = ["| variant | " + " | ".join(f"{d}, n = {n}: error (seeds)" for d, n in cols) + " |",
+    out = ["| variant | " + " | ".join(f"{d}, n = {n}: {what} (seeds)" for d, n in cols) + " |",
            "| --- |" + " --- |" * len(cols)]
-    for m in [m for m in ABLATION_ORDER if any(k[0] == m for k in groups)]:
+    for m in [m for m in order if any(k[0] == m for k in groups)]:
         cells = []
         for d, n in cols:
-            rs = groups.get((m, d, n), [])
-            errs = [r["error"] for r in rs]
+            errs = [r["error"] for r in groups.get((m, d, n), [])]
             cells.append(f"{np.mean(errs):.3f} ({len(errs)})" if errs else "")
         out.append(f"| {m} | " + " | ".join(cells) + " |")
     commits = sorted({(r.get("git_commit"), r.get("machine", {}).get("cpu", "")) for rs in
@@ -256,6 +274,7 @@ def main():
     parts += [f"![{png.stem}](img/{png.name})"
               for png in sorted((DOCS / "img").glob("learning-curve-*.png"))]
     parts += ["", "## Ablations", "", ablations(read("ablations.jsonl"), curve_rows), "",
+              "## Stage-3 schedule search (validation splits)", "", schedule(read("schedule.jsonl")), "",
               "## Scaling", "", scaling(read("scaling.jsonl")), "",
               "## Speed against fastai", "", fastai_speed(read("fastai_speed.jsonl")), ""]
     (DOCS / "benchmarks.md").write_text("\n".join(parts) + "\n")

@@ -66,3 +66,12 @@ def test_scaling_table_and_plots(report, tmp_path):
     assert "| 500 | 500 | 150000 | 166.66666666666666 | 1.11 | 950 |" in text
     assert (tmp_path / "img" / "scaling-docs.png").exists()
     assert "No scaling results" in report.scaling([])
+
+
+def test_schedule_table_lists_settings(report):
+    rows = [row("default", 0.3, params={}), row("g1116", 0.2, params={"unfreeze_epochs": [1, 1, 1, 6]}),
+            row("g1116", 0.4, seed=1, params={"unfreeze_epochs": [1, 1, 1, 6]})]
+    text = report.schedule(rows)
+    assert "| g1116 | 0.300 (2) |" in text and "| default | 0.300 (1) |" in text
+    assert "`g1116`: unfreeze_epochs=[1, 1, 1, 6]" in text and "`default`: defaults" in text
+    assert "No schedule search" in report.schedule([])

@@ -1,0 +1,80 @@
+"""Stage-3 schedule search: validation error of ULMFiTClassifier under several
+``unfreeze_epochs`` / ``lr`` settings, on a validation split carved from each data set's
+training split (the test split is never read), so that defaults can be chosen without
+tuning to the test sets.
+
+For each (dataset, n, seed): a stratified training sample of n (``random_state=seed``)
+and a stratified validation sample of ``--n-val`` from the rest of the training split
+(``random_state=seed + 100``).  Stage 2 is shared between settings through the
+``memory`` cache.  Each run appends one JSON line to benchmarks/results/schedule.jsonl.
+
+    python benchmarks/schedule.py --datasets trec6 sst2 --n 500 1000 --seeds 0 \\
+        --settings default g1116 flat6_lr5e-3
+"""
+
+import argparse
+import tempfile
+import time
+
+import numpy as np
+from common import FILES, ROOT, SHARED, append_result, done_keys, git_commit, load_texts
+from sklearn.model_selection import train_test_split
+
+from ulmfit_sklearn import ULMFiTClassifier
+from ulmfit_sklearn.encoders import load_encoder
+
+SETTINGS = {
+    "default": {},
+    "g1116": {"unfreeze_epochs": [1, 1, 1, 6]},
+    "g2224": {"unfreeze_epochs": [2, 2, 2, 4]},
+    "flat6_lr5e-3": {"unfreeze_epochs": [6], "lr": 5e-3},
+    "flat6_lr1e-2": {"unfreeze_epochs": [6], "lr": 1e-2},
+    "flat6_lr2e-2": {"unfreeze_epochs": [6]},
+    "g1116_lr5e-2": {"unfreeze_epochs": [1, 1, 1, 6], "lr": 5e-2},
+}
+
+
+def split(name, n, n_val, seed):
+    """(X_train, y_train, X_val, y_val), both from the training split of ``name``."""
+    X, y = load_texts(SHARED / name / FILES[name][0])
+    X, y = list(X), np.asarray(y)
+    Xtr, Xrest, ytr, yrest = train_test_split(X, y, train_size=n, stratify=y, random_state=seed)
+    Xv, _, yv, _ = train_test_split(Xrest, yrest, train_size=n_val, stratify=yrest,
+                                    random_state=seed + 100)
+    return Xtr, ytr, Xv, yv
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--datasets", nargs="+", default=["trec6", "sst2", "agnews"])
+    p.add_argument("--n", nargs="+", type=int, default=[500, 1000])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--n-val", type=int, default=2000)
+    p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    p.add_argument("--pretrained", default="default")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "schedule.jsonl"))
+    a = p.parse_args()
+    enc_sha, commit = load_encoder(a.pretrained).sha256, git_commit()
+    done = done_keys(a.out)
+    with tempfile.TemporaryDirectory() as cache:
+        for ds in a.datasets:
+            for n in a.n:
+                for seed in a.seeds:
+                    Xtr, ytr, Xv, yv = split(ds, n, a.n_val, seed)
+                    for name in a.settings:
+                        if (ds, n, seed, name, 0, commit, enc_sha) in done:
+                            continue
+                        t0 = time.perf_counter()
+                        clf = ULMFiTClassifier(a.pretrained, memory=cache, random_state=seed,
+                                               **SETTINGS[name]).fit(Xtr, ytr)
+                        fit_s = time.perf_counter() - t0
+                        err = float(np.mean(clf.predict(Xv) != yv))
+                        print(append_result(a.out, {
+                            "dataset": ds, "n": n, "seed": seed, "method": name,
+                            "params": SETTINGS[name], "split": "validation", "error": err,
+                            "n_val": len(Xv), "n_unlabeled": 0, "fit_seconds": round(fit_s, 1),
+                            "git_commit": commit, "encoder_sha256": enc_sha}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
