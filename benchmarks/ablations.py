@@ -3,7 +3,10 @@
 Full ULMFiT and one change at a time, each with the estimator's defaults otherwise:
 
     no_lm_finetune   lm_epochs=0 (stage 2 skipped)
-    no_gradual       all layers trained from the start, same number of epochs
+    no_gradual       all layers trained from the start, same number of epochs, at the
+                     first stage's peak lr (``lr``)
+    no_gradual_lr_last  the same at the last stage's peak lr (``lr / 20``: the rate the
+                     default schedule uses once every layer trains)
     no_discr         lr_decay=1 and lm_lr_decay=1 (no discriminative learning rates)
     no_stlr          a constant learning rate per stage instead of STLR
     no_pretrain      a randomly initialised encoder (no stage 1)
@@ -21,11 +24,13 @@ from common import add_grid_args, append_result, grid, run_one
 
 from ulmfit_sklearn import ULMFiTClassifier
 from ulmfit_sklearn.encoders import load_encoder
+from ulmfit_sklearn.training.stages import stage_lr_factors
 
 ABLATIONS = {
     "ulmfit": {},
     "ulmfit_no_lm_finetune": {"lm_epochs": 0},
     "ulmfit_no_gradual": "all_at_once",
+    "ulmfit_no_gradual_lr_last": "all_at_once_lr_last",
     "ulmfit_no_discr": {"lr_decay": 1.0, "lm_lr_decay": 1.0},
     "ulmfit_no_stlr": {"stlr": False},
     "ulmfit_no_pretrain": {"pretrained": None},
@@ -35,9 +40,11 @@ ABLATIONS = {
 def params_for(method, pretrained):
     """The parameters an ablation changes."""
     change = ABLATIONS[method]
-    if change == "all_at_once":  # as many epochs as the default schedule, all layers
-        epochs = ULMFiTClassifier(pretrained)._stage_epochs(load_encoder(pretrained))
-        change = {"unfreeze_epochs": (sum(epochs),)}
+    if isinstance(change, str):  # as many epochs as the default schedule, all layers
+        default = ULMFiTClassifier(pretrained)
+        epochs = default._stage_epochs(load_encoder(pretrained))
+        lr = default.lr * (stage_lr_factors(len(epochs))[-1] if change.endswith("lr_last") else 1)
+        change = {"unfreeze_epochs": (sum(epochs),), "lr": lr}
     return change
 
 

@@ -100,7 +100,8 @@ def comparison(groups):
     return "\n".join(out)
 
 
-ABLATION_ORDER = ["ulmfit", "ulmfit_no_lm_finetune", "ulmfit_no_gradual", "ulmfit_no_discr",
+ABLATION_ORDER = ["ulmfit", "ulmfit_no_lm_finetune", "ulmfit_no_gradual",
+                  "ulmfit_no_gradual_lr_last", "ulmfit_no_discr",
                   "ulmfit_no_stlr", "ulmfit_no_pretrain"]
 
 
