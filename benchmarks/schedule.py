@@ -31,6 +31,9 @@ SETTINGS = {
     "flat6_lr1e-2": {"unfreeze_epochs": [6], "lr": 1e-2},
     "flat6_lr2e-2": {"unfreeze_epochs": [6]},
     "g1116_lr5e-2": {"unfreeze_epochs": [1, 1, 1, 6], "lr": 5e-2},
+    "nodiscr_clf": {"lr_decay": 1.0},
+    "nodiscr_lm": {"lm_lr_decay": 1.0},
+    "nodiscr_both": {"lr_decay": 1.0, "lm_lr_decay": 1.0},
 }
 
 
