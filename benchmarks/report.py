@@ -223,6 +223,11 @@ def plot_scaling(rs, kind, what):
     a2.plot(x, [r["peak_rss_mb"] for r in rs], marker="o", color="tab:orange")
     a2.set_ylabel("peak memory (MB)")
     a2.set_ylim(bottom=0)
+    if kind == "length":  # the points may differ in document count: say so on the plot
+        for r in rs:
+            for ax, key in ((a1, "fit_seconds"), (a2, "peak_rss_mb")):
+                ax.annotate(f"{r['n_docs']} docs", (r["value"], r[key]), fontsize=7,
+                            textcoords="offset points", xytext=(4, -10))
     for ax in (a1, a2):
         ax.set_xlabel(what)
         ax.set_xscale("log" if kind == "length" else "linear")
