@@ -141,3 +141,20 @@ def test_embedding_dropout_drops_whole_words_consistently():
     torch.testing.assert_close(embedding_dropout(emb, words, 0.5, training=False), emb(words))
     out.sum().backward()
     assert emb.weight.grad[[0, 2, 4]].abs().sum() == 0  # only looked-up rows get gradient
+
+
+def test_restricted_output_gives_the_same_logits_for_the_kept_ids():
+    lm = LanguageModel(make_encoder()).eval()
+    x = torch.randint(0, 30, (2, 5))
+    full, *_ = lm(x)
+    keep = torch.tensor([7, 2, 11, 29])
+    restricted, *_ = lm.restrict_output(keep)(x)
+    assert restricted.shape == (2, 5, 4)
+    torch.testing.assert_close(restricted, full[..., keep])
+    assert lm.output_positions(torch.tensor([11, 7, 3])).tolist() == [2, 0, -100]
+    assert "output_ids" not in lm.state_dict()  # the stored encoder is the same
+    assert lm.restrict_output(None)(x)[0].shape == (2, 5, 30)
+    with pytest.raises(ValueError, match="distinct"):
+        lm.restrict_output([3, 3])
+    with pytest.raises(ValueError, match="lie in"):
+        lm.restrict_output([30])

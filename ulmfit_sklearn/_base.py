@@ -202,6 +202,9 @@ def finetune_language_model(encoder, docs, *, epochs, lr, lr_decay, drop_mult, b
                             cut_frac, ratio, seed, device, autocast, verbose, lr_range=None):
     """Stage 2: fine-tune the encoder's language model on ``docs`` (token ids).
 
+    The softmax covers only the token ids that ``docs`` contain (fastai's
+    target-task vocabulary): on 1,000 IMDb reviews that is 16k of 34k ids, and
+    training steps take about 70 % of the time.
     Returns the fine-tuned state dict (fp32, CPU) and the skorch history.
     ``lr_range`` runs a learning-rate range test instead (see ``make_lm_net``).
     """
@@ -210,6 +213,7 @@ def finetune_language_model(encoder, docs, *, epochs, lr, lr_decay, drop_mult, b
         batch_size = int(min(32, max(4, len(stream) // (bptt * 25))))
     with seeded(seed, device):
         lm = encoder.build_module(**scaled_dropout(LM_DROPOUT, drop_mult))
+        lm.restrict_output(np.unique(stream.stream()))
         net = make_lm_net(lm, stream, epochs=epochs, lr=lr, lr_decay=lr_decay,
                           batch_size=batch_size, bptt=bptt, cut_frac=cut_frac, ratio=ratio,
                           seed=seed, device=device, autocast=autocast, verbose=verbose,

@@ -156,6 +156,11 @@ class LanguageModel(nn.Module):
     ``forward(tokens, state)`` returns ``(logits, new_state, raw, dropped)`` where
     ``raw`` and ``dropped`` are the last layer's output before and after output
     dropout (for AR and TAR regularisation).
+
+    :meth:`restrict_output` limits the softmax to some token ids (e.g. those of a
+    target corpus, as fastai's target-task vocabulary does): the logits then cover
+    only those ids, in that order, and :meth:`output_positions` maps token ids to
+    their columns.  The state dict is the same either way.
     """
 
     def __init__(self, encoder, output_p=0.1):
@@ -165,11 +170,41 @@ class LanguageModel(nn.Module):
         self.decoder = nn.Linear(encoder.emb_size, encoder.encoder.num_embeddings)
         self.decoder.weight = encoder.encoder.weight
         nn.init.zeros_(self.decoder.bias)
+        self.register_buffer("output_ids", None, persistent=False)
+
+    def restrict_output(self, ids):
+        """Predict only the token ids ``ids`` (None: the whole vocabulary again)."""
+        if ids is None:
+            self.output_ids = None
+            return self
+        ids = torch.as_tensor(ids, dtype=torch.long, device=self.decoder.bias.device)
+        if ids.ndim != 1 or len(ids) == 0 or len(torch.unique(ids)) != len(ids):
+            raise ValueError("output ids must be a non-empty 1-D sequence of distinct ids")
+        if int(ids.min()) < 0 or int(ids.max()) >= self.decoder.out_features:
+            raise ValueError(f"output ids must lie in [0, {self.decoder.out_features})")
+        self.output_ids = ids
+        return self
+
+    def output_positions(self, targets):
+        """The logit columns of token ids ``targets``; -100 (cross-entropy's
+        ``ignore_index``) for ids outside a restricted output."""
+        if self.output_ids is None:
+            return targets
+        lookup = torch.full((self.decoder.out_features,), -100, dtype=torch.long,
+                            device=targets.device)
+        lookup[self.output_ids.to(targets.device)] = torch.arange(
+            len(self.output_ids), device=targets.device)
+        return lookup[targets]
 
     def forward(self, tokens, state=None):
         raw, new_state = self.encoder(tokens, state)
         dropped = self.output_dp(raw)
-        return self.decoder(dropped), new_state, raw, dropped
+        if self.output_ids is None:
+            logits = self.decoder(dropped)
+        else:
+            logits = F.linear(dropped, self.decoder.weight[self.output_ids],
+                              self.decoder.bias[self.output_ids])
+        return logits, new_state, raw, dropped
 
 
 def masked_concat_pool(outputs, mask):

@@ -56,3 +56,19 @@ def test_ar_tar_only_in_training():
     train_loss = net.get_loss(y_pred, x, training=True)
     eval_loss = net.get_loss(y_pred, x, training=False)
     assert train_loss > eval_loss
+
+
+def test_lm_loss_over_a_restricted_output_is_the_renormalised_softmax():
+    lm = _lm()
+    stream = TokenStream(np.arange(2, 500) % 18 + 2)
+    net = make_lm_net(lm, stream, epochs=1, lr=1e-2, batch_size=2, bptt=5)
+    net.initialize()
+    net.module_.eval()
+    x = torch.randint(2, 8, (2, 6))
+    keep = torch.arange(2, 8)
+    logits = net.infer(x)[0]
+    net.module_.restrict_output(keep)
+    net._lm_state = None  # the net carries the state from call to call
+    loss = net.get_loss(net.infer(x), x)
+    expected = torch.nn.functional.cross_entropy(logits[..., keep].flatten(0, 1), (x - 2).flatten())
+    torch.testing.assert_close(loss, expected)

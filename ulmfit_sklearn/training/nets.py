@@ -77,7 +77,7 @@ class LanguageModelNet(_AutocastMixin, NeuralNet):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         logits, raw, dropped = y_pred
-        y_true = to_tensor(y_true, device=self.device)
+        y_true = self.module_.output_positions(to_tensor(y_true, device=self.device))
         loss = F.cross_entropy(logits.float().flatten(0, 1), y_true.flatten())
         if training:
             if self.alpha:
