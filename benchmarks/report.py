@@ -41,12 +41,18 @@ def fit_budget_table(rows):
     return "\n".join(out)
 
 
+def _series(r):
+    return r["dataset"], r["method"], r.get("n_unlabeled", 0)
+
+
 def current(rows):
-    """Only the rows of each method's newest package commit and encoder (no stale mix)."""
+    """Only the rows of each series' (data set, method, unlabeled) newest package commit
+    and encoder: a series is never a mix of commits, and a grid rerun after a change
+    replaces a data set's numbers as soon as its rows arrive."""
     latest = {}
     for r in rows:
-        latest[r["method"]] = (r.get("git_commit"), r.get("encoder_sha256"))
-    return [r for r in rows if (r.get("git_commit"), r.get("encoder_sha256")) == latest[r["method"]]]
+        latest[_series(r)] = (r.get("git_commit"), r.get("encoder_sha256"))
+    return [r for r in rows if (r.get("git_commit"), r.get("encoder_sha256")) == latest[_series(r)]]
 
 
 def run_key(r):
@@ -67,28 +73,30 @@ def merged(*row_lists):
 
 
 def learning_curves(rows):
-    groups = defaultdict(list)
+    groups, commits = defaultdict(list), defaultdict(set)
     for r in current(rows):
         groups[(r["dataset"], r["n_unlabeled"], r["method"], r["n"])].append(r["error"])
+        commits[(r["dataset"], r["n_unlabeled"], r["method"])].add(r.get("git_commit"))
     if not groups:
         return "No learning-curve results yet (run `benchmarks/learning_curve.py`)."
-    out = ["| dataset | unlabeled | method | n | error (mean ± std over seeds) | seeds |",
-           "| --- | --- | --- | --- | --- | --- |"]
+    out = ["| dataset | unlabeled | method | n | error (mean ± std over seeds) | seeds | commit |",
+           "| --- | --- | --- | --- | --- | --- | --- |"]
     for (ds, unl, method, n), errs in sorted(groups.items()):
         out.append(f"| {ds} | {unl} | {method} | {n} | {np.mean(errs):.3f} ± {np.std(errs):.3f} | "
-                   f"{len(errs)} |")
+                   f"{len(errs)} | {', '.join(sorted(commits[(ds, unl, method)]))} |")
     plot_curves(groups)
-    return comparison(groups) + "\n\n" + "\n".join(out)
+    return comparison(groups, commits) + "\n\n" + "\n".join(out)
 
 
-def comparison(groups):
+def comparison(groups, commits):
     """ULMFiT against TF-IDF per data set and n: means, difference, and the winner; the
-    semi-supervised variant (unlabeled documents in stage 2) in its own column."""
+    semi-supervised variant (unlabeled documents in stage 2) in its own column; the
+    package commit of the ULMFiT numbers."""
     unl = sorted({k[1] for k in groups if k[1]})
     fmt = lambda e: f"{100 * np.mean(e):.1f} % ± {100 * np.std(e):.1f} ({len(e)})" if e else ""
     out = ["| dataset | n | ULMFiT error (seeds) | TF-IDF error (seeds) | ULMFiT - TF-IDF (points) | "
-           + "".join(f"ULMFiT + {u} unlabeled (seeds) | " for u in unl),
-           "| --- | --- | --- | --- | --- | " + "--- | " * len(unl)]
+           + "".join(f"ULMFiT + {u} unlabeled (seeds) | " for u in unl) + "ULMFiT commit |",
+           "| --- | --- | --- | --- | --- | " + "--- | " * len(unl) + "--- |"]
     for ds, n in sorted({(k[0], k[3]) for k in groups}):
         u, t = groups.get((ds, 0, "ulmfit", n)), groups.get((ds, 0, "tfidf_logreg", n))
         if not (u and t):
@@ -96,7 +104,8 @@ def comparison(groups):
         diff = 100 * (np.mean(u) - np.mean(t))
         out.append(f"| {ds} | {n} | {fmt(u)} | {fmt(t)} | {diff:+.1f} "
                    f"({'ULMFiT' if diff < 0 else 'TF-IDF'} wins) | "
-                   + "".join(f"{fmt(groups.get((ds, x, 'ulmfit', n)))} | " for x in unl))
+                   + "".join(f"{fmt(groups.get((ds, x, 'ulmfit', n)))} | " for x in unl)
+                   + f"{', '.join(sorted(commits[(ds, 0, 'ulmfit')]))} |")
     return "\n".join(out)
 
 
@@ -165,13 +174,13 @@ def fastai_speed(rows):
     if not rows:
         return "No speed comparison yet (run `benchmarks/fastai_speed.py` in a fastai environment)."
     last = rows[-3:]  # one run writes fastai, ours, ratios
-    out = ["| library | vocabulary | LM fine-tuning tokens/s | LM GFLOP/s | classifier docs/s | "
+    out = ["| library | vocabulary (LM softmax) | LM fine-tuning tokens/s | LM GFLOP/s | classifier docs/s | "
            "batch prediction docs/s | single-document latency (ms) | peak memory (MB) | "
            "peak matmul GFLOP/s (fp32 / bf16) |",
            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in last[:2]:
         peak = r["peak_matmul_gflops"]
-        out.append(f"| {r['library']} | {r['vocab_size']} | {r['lm_tokens_per_s']:.0f} | "
+        out.append(f"| {r['library']} | {r['vocab_size']} ({r.get('softmax_size', r['vocab_size'])}) | {r['lm_tokens_per_s']:.0f} | "
                    f"{r['lm_gflops_per_s']:.0f} | {r['clf_docs_per_s']:.1f} | "
                    f"{r['pred_docs_per_s']:.1f} | {1000 * r['latency_seconds']:.0f} | "
                    f"{r['peak_rss_mb']:.0f} | {peak['float32']:.0f} / {peak['bfloat16']:.0f} |")

@@ -49,6 +49,17 @@ def test_stale_commit_rows_are_left_out(report):
     assert "20.0 % ± 0.0 (1)" in line and "ULMFiT wins" in line
 
 
+def test_each_data_set_shows_its_own_newest_commit(report):
+    rows = [row("ulmfit", 0.3, dataset="sst2", commit="old"), row("tfidf_logreg", 0.2, dataset="sst2"),
+            row("ulmfit", 0.5, commit="old"), row("ulmfit", 0.1, commit="new"),
+            row("tfidf_logreg", 0.2)]
+    lines = report.learning_curves(rows).splitlines()
+    imdb = next(ln for ln in lines if ln.startswith("| imdb | 1000 |"))
+    sst2 = next(ln for ln in lines if ln.startswith("| sst2 | 1000 |"))
+    assert "10.0 %" in imdb and "50.0 %" not in imdb and imdb.endswith("| new |")
+    assert "30.0 %" in sst2 and sst2.endswith("| old |")  # not yet rerun: kept, and labelled
+
+
 def test_ablation_full_row_comes_from_the_curves_only_for_the_same_run(report):
     abl = [row("ulmfit_no_gradual", 0.3)]
     curves = [row("ulmfit", 0.25), row("ulmfit", 0.5, commit="other"), row("ulmfit", 0.1, n=500)]
