@@ -110,7 +110,7 @@ def comparison(groups, commits):
 
 
 ABLATION_ORDER = ["ulmfit", "ulmfit_no_lm_finetune", "ulmfit_no_gradual",
-                  "ulmfit_no_gradual_lr_last", "ulmfit_no_discr",
+                  "ulmfit_no_gradual_lr_last", "ulmfit_no_discr", "ulmfit_discr_clf",
                   "ulmfit_no_stlr", "ulmfit_no_pretrain"]
 
 

@@ -31,7 +31,8 @@ SETTINGS = {
     "flat6_lr1e-2": {"unfreeze_epochs": [6], "lr": 1e-2},
     "flat6_lr2e-2": {"unfreeze_epochs": [6]},
     "g1116_lr5e-2": {"unfreeze_epochs": [1, 1, 1, 6], "lr": 5e-2},
-    "nodiscr_clf": {"lr_decay": 1.0},
+    "nodiscr_clf": {"lr_decay": 1.0},  # the default since lr_decay=1.0 became it
+    "discr_clf": {"lr_decay": 2.6},  # the paper's stage-3 factor
     "nodiscr_lm": {"lm_lr_decay": 1.0},
     "nodiscr_both": {"lr_decay": 1.0, "lm_lr_decay": 1.0},
 }

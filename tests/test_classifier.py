@@ -111,11 +111,11 @@ def test_pickle_and_joblib_roundtrip(fitted, data, tmp_path):
 
 def test_clone_get_set_params(clf):
     params = clf.get_params()
-    assert params["lr_decay"] == 2.6 and params["unfreeze_epochs"] == (1, 2)
+    assert params["lr_decay"] == 1.0 and params["unfreeze_epochs"] == (1, 2)
     c = clone(clf)
     assert c.get_params() == params
-    c.set_params(lr_decay=1.0, unfreeze_epochs=(3,))
-    assert c.lr_decay == 1.0 and clf.lr_decay == 2.6
+    c.set_params(lr_decay=2.6, unfreeze_epochs=(3,))
+    assert c.lr_decay == 2.6 and clf.lr_decay == 1.0
 
 
 def test_pipeline_and_cross_validation(tiny_encoder_dir, data):
