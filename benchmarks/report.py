@@ -1,7 +1,7 @@
 """Generate docs/benchmarks.md (tables and plots) from benchmarks/results/*.jsonl.
 
-Numbers on the page come only from the committed result files; commentary lives in
-benchmarks/commentary.md and is copied in verbatim.
+Numbers on the page come only from the committed result files; the commentary
+(benchmarks/commentary.md) cites them as ``{{key}}`` slots that :func:`numbers` fills.
 
     python benchmarks/report.py
 """
@@ -105,8 +105,17 @@ def comparison(groups, commits):
         out.append(f"| {ds} | {n} | {fmt(u)} | {fmt(t)} | {diff:+.1f} "
                    f"({'ULMFiT' if diff < 0 else 'TF-IDF'} wins) | "
                    + "".join(f"{fmt(groups.get((ds, x, 'ulmfit', n)))} | " for x in unl)
-                   + f"{', '.join(sorted(commits[(ds, 0, 'ulmfit')]))} |")
+                   + _commit_cell(commits, ds, unl) + " |")
     return "\n".join(out)
+
+
+def _commit_cell(commits, ds, unl):
+    """The ULMFiT columns' package commits: the labeled runs', and an unlabeled
+    column's where it differs."""
+    own = ", ".join(sorted(commits[(ds, 0, "ulmfit")]))
+    extra = [f"{u} unlabeled: {', '.join(sorted(commits[(ds, u, 'ulmfit')]))}" for u in unl
+             if commits.get((ds, u, "ulmfit")) and commits[(ds, u, "ulmfit")] != commits[(ds, 0, "ulmfit")]]
+    return "; ".join([own] + extra)
 
 
 ABLATION_ORDER = ["ulmfit", "ulmfit_no_lm_finetune", "ulmfit_no_gradual",
@@ -114,28 +123,94 @@ ABLATION_ORDER = ["ulmfit", "ulmfit_no_lm_finetune", "ulmfit_no_gradual",
                   "ulmfit_no_stlr", "ulmfit_no_pretrain"]
 
 
-def ablations(rows, curve_rows=()):
-    """The paper-style table: one row per variant, one column per data set.  The full
-    method's row of a setting comes from the learning curves when the same run (data set,
-    n, seed, commit, encoder) is there and not in the ablation file."""
+def ablation_rows(rows, curve_rows=()):
+    """The ablation rows plus the full method's: a setting's full row comes from the
+    learning curves when the same run (data set, n, seed, commit, encoder) is there and
+    not in the ablation file."""
     have = {run_key(r) for r in rows}
     wanted = {run_key(r)[:3] + run_key(r)[4:] for r in rows}
-    rows = list(rows) + [r for r in curve_rows if r["method"] == "ulmfit" and run_key(r) not in have
+    return list(rows) + [r for r in curve_rows if r["method"] == "ulmfit" and run_key(r) not in have
                          and run_key(r)[:3] + run_key(r)[4:] in wanted]
-    return variants_table(rows, ABLATION_ORDER, "test error") or \
+
+
+def ablations(rows, curve_rows=()):
+    """The paper-style table: one row per variant, one column per data set."""
+    return variants_table(ablation_rows(rows, curve_rows), ABLATION_ORDER, "test error") or \
         "No ablation results yet (run `benchmarks/ablations.py`)."
 
 
 def schedule(rows):
-    """Validation error of each stage-3 setting (benchmarks/schedule.py)."""
-    order = list(dict.fromkeys(r["method"] for r in rows))
-    table = variants_table(rows, order, "validation error")
-    if not table:
+    """Validation error of each stage-3 setting (benchmarks/schedule.py): one table per
+    package commit, newest first (a setting's effect is only compared within a commit)."""
+    if not rows:
         return "No schedule search yet (run `benchmarks/schedule.py`)."
+    order = list(dict.fromkeys(r["method"] for r in rows))
+    out = []
+    for commit in reversed(list(dict.fromkeys(r.get("git_commit") for r in rows))):
+        these = [r for r in rows if r.get("git_commit") == commit]
+        out += [f"Package commit {commit}:", "",
+                variants_table(these, [m for m in order if any(r["method"] == m for r in these)],
+                               "validation error"), ""]
     params = {r["method"]: r["params"] for r in rows}
     legend = "; ".join(f"`{m}`: " + (", ".join(f"{k}={v}" for k, v in params[m].items()) or "defaults")
                        for m in order)
-    return table + "\n\nSettings: " + legend + "."
+    return "\n".join(out) + "\nSettings (changes to the defaults of the run's commit): " + legend + "."
+
+
+def fill_numbers(text, values):
+    """Replace each ``{{key}}`` of the commentary by ``values[key]`` (numbers taken
+    from the result files, so prose and tables cannot disagree); an unknown key is an
+    error, not a blank."""
+    import re
+
+    def one(m):
+        if m.group(1) not in values:
+            raise KeyError(f"commentary names {m.group(0)}, which no result row provides")
+        return values[m.group(1)]
+    return re.sub(r"\{\{([^{}]+)\}\}", one, text)
+
+
+def numbers(curve_rows, ablation_rows, schedule_rows, budget_rows, speed_rows, scaling_rows):
+    """The values the commentary may cite, by key:
+
+    * ``curve:DS:N:METHOD[:UNLABELED]`` mean test error (%) over the series' current
+      seeds; ``curve-sd:...`` its standard deviation (points); ``curve-fit:...`` mean
+      fit seconds;
+    * ``abl:DS:N:METHOD`` and ``sched:DS:N:METHOD:COMMIT`` mean (test, validation)
+      error (%) at the newest commit of the column (schedule: of that commit);
+    * ``budget:KEY`` (``budget:KEY.SUBKEY``) the newest fit-budget ULMFiT row's field; ``speed:KEY`` the newest
+      speed run's ratio; ``scaling:KIND:VALUE:KEY`` a scaling row's field.
+    """
+    pct = lambda xs: f"{100 * np.mean(xs):.1f} %"
+    v, groups = {}, defaultdict(list)
+    for r in current(curve_rows):
+        key = f"{r['dataset']}:{r['n']}:{r['method']}" + (f":{r['n_unlabeled']}" if r.get("n_unlabeled") else "")
+        groups[key].append(r)
+    for key, rs in groups.items():
+        v[f"curve:{key}"] = pct([r["error"] for r in rs])
+        v[f"curve-sd:{key}"] = f"{100 * np.std([r['error'] for r in rs]):.1f}"
+        if all("fit_seconds" in r for r in rs):
+            v[f"curve-fit:{key}"] = f"{np.mean([r['fit_seconds'] for r in rs]):.0f}"
+    latest = {(r["dataset"], r["n"]): r.get("git_commit") for r in ablation_rows}
+    abl = defaultdict(list)
+    for r in ablation_rows:
+        if r.get("git_commit") == latest[(r["dataset"], r["n"])]:
+            abl[f"abl:{r['dataset']}:{r['n']}:{r['method']}"].append(r["error"])
+    sched = defaultdict(list)
+    for r in schedule_rows:
+        sched[f"sched:{r['dataset']}:{r['n']}:{r['method']}:{r.get('git_commit')}"].append(r["error"])
+    v.update({k: pct(e) for k, e in list(abl.items()) + list(sched.items())})
+    ours = [r for r in budget_rows if r["method"] == "ulmfit"]
+    if ours:
+        for k, x in ours[-1].items():
+            for k2, x2 in (x.items() if isinstance(x, dict) else [(None, x)]):
+                v[f"budget:{k}" + (f".{k2}" if k2 else "")] = str(x2)
+    if speed_rows:
+        v.update({f"speed:{k}": f"{x:.2f}" for k, x in speed_rows[-1].items() if isinstance(x, float)})
+    for r in scaling_rows:
+        v.update({f"scaling:{r['kind']}:{r['value']}:{k}": (f"{x:.0f}" if isinstance(x, float) else str(x))
+                  for k, x in r.items() if not isinstance(x, dict)})
+    return v
 
 
 def variants_table(rows, order, what):
@@ -277,10 +352,13 @@ def main():
     parts = ["# Benchmarks", "",
              "Generated by `benchmarks/report.py` from `benchmarks/results/*.jsonl`; "
              "each row names the command, machine, commit and date of its run.", ""]
-    if commentary.exists():
-        parts += [commentary.read_text(), ""]
     # fit_budget.py runs the same defaults on the same IMDb test sample as the curves
     curve_rows = merged(read("learning_curve.jsonl"), read("fit_budget.jsonl"))
+    if commentary.exists():
+        values = numbers(curve_rows, ablation_rows(read("ablations.jsonl"), curve_rows),
+                         read("schedule.jsonl"), read("fit_budget.jsonl"),
+                         read("fastai_speed.jsonl"), read("scaling.jsonl"))
+        parts += [fill_numbers(commentary.read_text(), values), ""]
     parts += ["## Fit budget: IMDb, n = 1,000", "", fit_budget_table(read("fit_budget.jsonl")), "",
               "## Learning curves", "",
               "The fit-budget run (IMDb, n = 1,000, seed 0) is the same configuration and test "

@@ -60,6 +60,14 @@ def test_each_data_set_shows_its_own_newest_commit(report):
     assert "30.0 %" in sst2 and sst2.endswith("| old |")  # not yet rerun: kept, and labelled
 
 
+def test_an_unlabeled_column_from_another_commit_says_so(report):
+    rows = [row("ulmfit", 0.3, commit="new"), row("tfidf_logreg", 0.2, commit="new"),
+            row("ulmfit", 0.4, commit="old", unlabeled=5000)]
+    line = next(ln for ln in report.learning_curves(rows).splitlines()
+                if ln.startswith("| imdb | 1000 |"))
+    assert "40.0 %" in line and line.endswith("| new; 5000 unlabeled: old |")
+
+
 def test_ablation_full_row_comes_from_the_curves_only_for_the_same_run(report):
     abl = [row("ulmfit_no_gradual", 0.3)]
     curves = [row("ulmfit", 0.25), row("ulmfit", 0.5, commit="other"), row("ulmfit", 0.1, n=500)]
@@ -86,3 +94,17 @@ def test_schedule_table_lists_settings(report):
     assert "| g1116 | 0.300 (2) |" in text and "| default | 0.300 (1) |" in text
     assert "`g1116`: unfreeze_epochs=[1, 1, 1, 6]" in text and "`default`: defaults" in text
     assert "No schedule search" in report.schedule([])
+
+
+def test_commentary_numbers_come_from_the_rows(report):
+    curves = [row("ulmfit", 0.9, commit="old", n=500), row("ulmfit", 0.20), row("ulmfit", 0.30, seed=1),
+              row("ulmfit", 0.4, unlabeled=5000)]  # rows in the order they were appended
+    sched = [row("default", 0.3, commit="c1", params={}), row("default", 0.5, commit="c2", params={})]
+    values = report.numbers(curves, [row("ulmfit_no_discr", 0.21)], sched, [], [], [])
+    text = report.fill_numbers("{{curve:imdb:1000:ulmfit}} ± {{curve-sd:imdb:1000:ulmfit}}; "
+                               "{{curve:imdb:1000:ulmfit:5000}}; {{abl:imdb:1000:ulmfit_no_discr}}; "
+                               "{{sched:imdb:1000:default:c2}}", values)
+    assert text == "25.0 % ± 5.0; 40.0 %; 21.0 %; 50.0 %"
+    assert "curve:imdb:500:ulmfit" not in values  # a stale commit of the series
+    with pytest.raises(KeyError, match="curve:sst2"):
+        report.fill_numbers("{{curve:sst2:100:ulmfit}}", values)
