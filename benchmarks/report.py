@@ -118,6 +118,48 @@ def _commit_cell(commits, ds, unl):
     return "; ".join([own] + extra)
 
 
+README_SETS = {"agnews": "AG News (news topic)", "sst2": "SST-2 (sentence sentiment)",
+               "trec6": "TREC-6 (question type)", "imdb": "IMDb (long reviews)"}
+
+
+def readme_table(curve_rows):
+    """The README's summary: mean test error per data set and n, the lower in bold, with
+    the ULMFiT runs' commit (the README shows this between its ``results`` markers)."""
+    groups, commits = defaultdict(list), defaultdict(set)
+    for r in current(curve_rows):
+        if not r.get("n_unlabeled"):
+            groups[(r["dataset"], r["method"], r["n"])].append(r["error"])
+            commits[r["dataset"]].add(r.get("git_commit"))
+    out = ["| | n | ULMFiTClassifier | TF-IDF + LogisticRegressionCV | commit |",
+           "| --- | --- | --- | --- | --- |"]
+    for ds, title in README_SETS.items():
+        ns = sorted({n for d, m, n in groups if d == ds and all((d, x, n) in groups for x in
+                                                               ("ulmfit", "tfidf_logreg"))})
+        if not ns:
+            continue
+        cells = {m: [] for m in ("ulmfit", "tfidf_logreg")}
+        for n in ns:
+            u, t = (100 * np.mean(groups[(ds, m, n)]) for m in ("ulmfit", "tfidf_logreg"))
+            cells["ulmfit"].append(f"**{u:.1f}**" if u < t else f"{u:.1f}")
+            cells["tfidf_logreg"].append(f"**{t:.1f}**" if t < u else f"{t:.1f}")
+        out.append(f"| {title} | {' / '.join(f'{n:,}' for n in ns)} | "
+                   f"{' / '.join(cells['ulmfit'])} % | {' / '.join(cells['tfidf_logreg'])} % | "
+                   f"{', '.join(sorted(commits[ds]))} |")
+    return "\n".join(out)
+
+
+def write_readme_table(text, path=None):
+    """Put ``text`` between the README's ``<!-- results:start -->`` and
+    ``<!-- results:end -->`` markers (nothing happens without them)."""
+    import re
+
+    path = path or ROOT / "README.md"
+    readme = path.read_text()
+    pattern = re.compile(r"(<!-- results:start -->\n).*?(<!-- results:end -->)", re.S)
+    if pattern.search(readme):
+        path.write_text(pattern.sub(lambda m: m.group(1) + text + "\n" + m.group(2), readme))
+
+
 ABLATION_ORDER = ["ulmfit", "ulmfit_no_lm_finetune", "ulmfit_no_gradual",
                   "ulmfit_no_gradual_lr_last", "ulmfit_no_discr", "ulmfit_discr_clf",
                   "ulmfit_no_stlr", "ulmfit_no_pretrain"]
@@ -170,7 +212,7 @@ def fill_numbers(text, values):
     return re.sub(r"\{\{([^{}]+)\}\}", one, text)
 
 
-def numbers(curve_rows, ablation_rows, schedule_rows, budget_rows, speed_rows, scaling_rows):
+def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scaling_rows):
     """The values the commentary may cite, by key:
 
     * ``curve:DS:N:METHOD[:UNLABELED]`` mean test error (%) over the series' current
@@ -178,8 +220,9 @@ def numbers(curve_rows, ablation_rows, schedule_rows, budget_rows, speed_rows, s
       fit seconds;
     * ``abl:DS:N:METHOD`` and ``sched:DS:N:METHOD:COMMIT`` mean (test, validation)
       error (%) at the newest commit of the column (schedule: of that commit);
-    * ``budget:KEY`` (``budget:KEY.SUBKEY``) the newest fit-budget ULMFiT row's field; ``speed:KEY`` the newest
-      speed run's ratio; ``scaling:KIND:VALUE:KEY`` a scaling row's field.
+    * ``budget:KEY`` (``budget:KEY.SUBKEY``) a field of the newest fit-budget ULMFiT row;
+    * ``speed:KEY:I`` ratio KEY of the I-th speed run (0-based) at the newest commit;
+    * ``scaling:KIND:VALUE:KEY`` a scaling row's field.
     """
     pct = lambda xs: f"{100 * np.mean(xs):.1f} %"
     v, groups = {}, defaultdict(list)
@@ -191,9 +234,9 @@ def numbers(curve_rows, ablation_rows, schedule_rows, budget_rows, speed_rows, s
         v[f"curve-sd:{key}"] = f"{100 * np.std([r['error'] for r in rs]):.1f}"
         if all("fit_seconds" in r for r in rs):
             v[f"curve-fit:{key}"] = f"{np.mean([r['fit_seconds'] for r in rs]):.0f}"
-    latest = {(r["dataset"], r["n"]): r.get("git_commit") for r in ablation_rows}
+    latest = {(r["dataset"], r["n"]): r.get("git_commit") for r in abl_rows}
     abl = defaultdict(list)
-    for r in ablation_rows:
+    for r in abl_rows:
         if r.get("git_commit") == latest[(r["dataset"], r["n"])]:
             abl[f"abl:{r['dataset']}:{r['n']}:{r['method']}"].append(r["error"])
     sched = defaultdict(list)
@@ -205,8 +248,8 @@ def numbers(curve_rows, ablation_rows, schedule_rows, budget_rows, speed_rows, s
         for k, x in ours[-1].items():
             for k2, x2 in (x.items() if isinstance(x, dict) else [(None, x)]):
                 v[f"budget:{k}" + (f".{k2}" if k2 else "")] = str(x2)
-    if speed_rows:
-        v.update({f"speed:{k}": f"{x:.2f}" for k, x in speed_rows[-1].items() if isinstance(x, float)})
+    for i, (_, _, q) in enumerate(speed_runs(speed_rows)):  # speed:KEY:I, the I-th run (0-based)
+        v.update({f"speed:{k}:{i}": f"{x:.2f}" for k, x in q.items() if isinstance(x, float)})
     for r in scaling_rows:
         v.update({f"scaling:{r['kind']}:{r['value']}:{k}": (f"{x:.0f}" if isinstance(x, float) else str(x))
                   for k, x in r.items() if not isinstance(x, dict)})
@@ -244,28 +287,42 @@ def variants_table(rows, order, what):
     return "\n".join(out)
 
 
+def speed_runs(rows):
+    """The speed runs of the newest commit, as (fastai row, our row, ratio row); one
+    run writes those three lines in that order."""
+    runs = [tuple(rows[i - 2:i + 1]) for i, r in enumerate(rows)
+            if r["library"].startswith("ratio") and i >= 2]
+    newest = runs[-1][2].get("git_commit") if runs else None
+    return [run for run in runs if run[2].get("git_commit") == newest]
+
+
 def fastai_speed(rows):
-    """Per-library measurements of the newest run and the ratios."""
-    if not rows:
+    """Per-library measurements and ratios of each run at the newest commit (on a
+    shared VM, runs vary; all are shown)."""
+    runs = speed_runs(rows)
+    if not runs:
         return "No speed comparison yet (run `benchmarks/fastai_speed.py` in a fastai environment)."
-    last = rows[-3:]  # one run writes fastai, ours, ratios
-    out = ["| library | vocabulary (LM softmax) | LM fine-tuning tokens/s | LM GFLOP/s | classifier docs/s | "
-           "batch prediction docs/s | single-document latency (ms) | peak memory (MB) | "
-           "peak matmul GFLOP/s (fp32 / bf16) |",
-           "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for r in last[:2]:
-        peak = r["peak_matmul_gflops"]
-        out.append(f"| {r['library']} | {r['vocab_size']} ({r.get('softmax_size', r['vocab_size'])}) | {r['lm_tokens_per_s']:.0f} | "
-                   f"{r['lm_gflops_per_s']:.0f} | {r['clf_docs_per_s']:.1f} | "
-                   f"{r['pred_docs_per_s']:.1f} | {1000 * r['latency_seconds']:.0f} | "
-                   f"{r['peak_rss_mb']:.0f} | {peak['float32']:.0f} / {peak['bfloat16']:.0f} |")
-    q = last[2]
-    out += ["", f"Ratios (ulmfit-sklearn / fastai, higher is better for ulmfit-sklearn except "
-                f"memory): LM training {q['lm_training']:.2f}, classifier training "
-                f"{q['clf_training']:.2f}, batch prediction {q['batch_prediction']:.2f}, "
-                f"latency {q['latency']:.2f} (fastai's / ours), peak memory {q['peak_memory']:.2f}. "
-                f"{q['date'][:10]}, {q['machine']['cpu']}, {q['machine']['cores']} cores, torch "
-                f"{q['machine']['torch']}, commit {q['git_commit']}, `{q['command']}`."]
+    out = ["| run | library | vocabulary (LM softmax) | LM fine-tuning tokens/s | LM GFLOP/s | "
+           "classifier docs/s | batch prediction docs/s | single-document latency (ms) | "
+           "peak memory (MB) | peak matmul GFLOP/s (fp32 / bf16) |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for run in runs:
+        for r in run[:2]:
+            peak = r["peak_matmul_gflops"]
+            out.append(f"| {run[2]['date'][:16]} | {r['library']} | {r['vocab_size']} "
+                       f"({r.get('softmax_size', r['vocab_size'])}) | {r['lm_tokens_per_s']:.0f} | "
+                       f"{r['lm_gflops_per_s']:.0f} | {r['clf_docs_per_s']:.1f} | "
+                       f"{r['pred_docs_per_s']:.1f} | {1000 * r['latency_seconds']:.0f} | "
+                       f"{r['peak_rss_mb']:.0f} | {peak['float32']:.0f} / {peak['bfloat16']:.0f} |")
+    out += ["", "Ratios (ulmfit-sklearn / fastai; higher is better for ulmfit-sklearn except "
+                "memory; latency is fastai's / ours):", ""]
+    for _, _, q in runs:
+        out.append(f"* {q['date'][:16]}: LM training {q['lm_training']:.2f}, classifier training "
+                   f"{q['clf_training']:.2f}, batch prediction {q['batch_prediction']:.2f}, "
+                   f"latency {q['latency']:.2f}, peak memory {q['peak_memory']:.2f}.")
+    q = runs[-1][2]
+    out += ["", f"{q['machine']['cpu']}, {q['machine']['cores']} cores, torch {q['machine']['torch']}, "
+                f"commit {q['git_commit']}, `{q['command']}`."]
     return "\n".join(out)
 
 
@@ -371,6 +428,7 @@ def main():
               "## Scaling", "", scaling(read("scaling.jsonl")), "",
               "## Speed against fastai", "", fastai_speed(read("fastai_speed.jsonl")), ""]
     (DOCS / "benchmarks.md").write_text("\n".join(parts) + "\n")
+    write_readme_table(readme_table(curve_rows))
     print("wrote docs/benchmarks.md")
 
 

@@ -108,3 +108,35 @@ def test_commentary_numbers_come_from_the_rows(report):
     assert "curve:imdb:500:ulmfit" not in values  # a stale commit of the series
     with pytest.raises(KeyError, match="curve:sst2"):
         report.fill_numbers("{{curve:sst2:100:ulmfit}}", values)
+
+
+def _speed_run(commit, date, clf):
+    lib = dict(vocab_size=10, lm_tokens_per_s=1.0, lm_gflops_per_s=1.0, clf_docs_per_s=1.0,
+               pred_docs_per_s=1.0, latency_seconds=0.1, peak_rss_mb=1.0,
+               peak_matmul_gflops={"float32": 1.0, "bfloat16": 1.0})
+    ratio = dict(library="ratio ulmfit-sklearn / fastai", lm_training=1.0, clf_training=clf,
+                 batch_prediction=1.0, latency=1.0, peak_memory=1.0, git_commit=commit, date=date,
+                 machine={"cpu": "c", "cores": 2, "torch": "t"}, command="cmd")
+    return [dict(lib, library="fastai"), dict(lib, library="ulmfit-sklearn"), ratio]
+
+
+def test_speed_shows_every_run_of_the_newest_commit(report):
+    rows = (_speed_run("old", "2026-11-28T01:00", 9.0) + _speed_run("new", "2026-11-29T01:00", 0.7)
+            + _speed_run("new", "2026-11-29T02:00", 1.3))
+    text = report.fastai_speed(rows)
+    assert "classifier training 0.70" in text and "classifier training 1.30" in text
+    assert "9.00" not in text and text.count("| ulmfit-sklearn |") == 2
+    values = report.numbers([], [], [], [], rows, [])
+    assert values["speed:clf_training:0"] == "0.70" and values["speed:clf_training:1"] == "1.30"
+
+
+def test_readme_table_bolds_the_winner_between_the_markers(report, tmp_path):
+    rows = [row("ulmfit", 0.20, dataset="sst2", n=n) for n in (100, 1000)] + \
+        [row("tfidf_logreg", e, dataset="sst2", n=n) for n, e in ((100, 0.3), (1000, 0.1))]
+    table = report.readme_table(rows)
+    assert "| SST-2 (sentence sentiment) | 100 / 1,000 | **20.0** / 20.0 % | 30.0 / **10.0** % | abc |" in table
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- results:start -->\nold\n<!-- results:end -->\nrest\n")
+    report.write_readme_table(table, readme)
+    text = readme.read_text()
+    assert "old" not in text and table in text and text.startswith("intro") and text.endswith("rest\n")
