@@ -1,9 +1,10 @@
 import numpy as np
+import pytest
 import torch
 
 from ulmfit_sklearn.modules import AWDLSTM, LanguageModel
-from ulmfit_sklearn.training.batching import TokenStream
-from ulmfit_sklearn.training.stages import make_lm_net
+from ulmfit_sklearn.training.batching import DocumentDataset, TokenStream
+from ulmfit_sklearn.training.stages import make_inference_net, make_lm_net
 
 
 def _lm():
@@ -72,3 +73,59 @@ def test_lm_loss_over_a_restricted_output_is_the_renormalised_softmax():
     loss = net.get_loss(net.infer(x), x)
     expected = torch.nn.functional.cross_entropy(logits[..., keep].flatten(0, 1), (x - 2).flatten())
     torch.testing.assert_close(loss, expected)
+
+
+def _denormal_survives():
+    tiny = torch.tensor([1e-39])  # a float32 denormal
+    return (tiny * 1.0).item() != 0.0
+
+
+def _flush_probe_net():
+    """An inference net whose module records whether denormals survive."""
+    seen = []
+
+    class Probe(torch.nn.Module):
+        n_out = 1
+
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, tokens, lengths):
+            seen.append(_denormal_survives())
+            return self.w.expand(tokens.size(0), 1)
+
+    return make_inference_net(Probe()), seen
+
+
+@pytest.mark.skipif(not torch.set_flush_denormal(False), reason="CPU cannot flush denormals")
+def test_training_and_forward_flush_denormals_then_restore():
+    stream = TokenStream(np.arange(2, 500) % 18 + 2)
+    net = make_lm_net(_lm(), stream, epochs=1, lr=1e-2, batch_size=2, bptt=5)
+    seen = []
+    real_infer = net.infer
+
+    def spy(x, **kw):
+        seen.append(_denormal_survives())
+        return real_infer(x, **kw)
+
+    net.infer = spy
+    assert _denormal_survives()
+    net.fit(stream, None)  # fit goes through partial_fit
+    assert seen and not any(seen)
+    assert _denormal_survives()  # torch's default is back
+
+    probe, seen = _flush_probe_net()
+    probe.forward(DocumentDataset([[2, 3, 4], [5, 6]]))
+    assert seen and not any(seen)
+    assert _denormal_survives()
+
+
+@pytest.mark.skipif(not torch.set_flush_denormal(False), reason="CPU cannot flush denormals")
+def test_a_net_call_nested_in_a_flushed_block_leaves_restoring_to_the_outer_one():
+    probe, seen = _flush_probe_net()
+    with probe._flushed():
+        probe.forward(DocumentDataset([[2, 3, 4]]))
+        still_flushing = not _denormal_survives()
+    assert seen == [False] and still_flushing
+    assert _denormal_survives()

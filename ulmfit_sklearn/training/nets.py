@@ -8,7 +8,8 @@ history); these subclasses only add what the AWD-LSTM needs:
   activation regularisation to the loss;
 * :class:`ClassifierNet` feeds padded document batches to the BPT3C classifier.
 
-Both can run under bf16 autocast (``autocast=True``), and both build
+Both can run under bf16 autocast (``autocast=True``), both treat denormal floats
+as zero while they train or predict (:func:`flush_denormals`), and both build
 discriminative learning rates as optimizer parameter groups with
 :func:`discriminative_param_groups`.
 """
@@ -38,8 +39,29 @@ def discriminative_param_groups(layer_patterns, lr, lr_decay):
     return groups
 
 
-class _AutocastMixin:
-    """Run forward passes under bf16 autocast when ``self.autocast`` is set."""
+@contextlib.contextmanager
+def flush_denormals():
+    """Treat denormal floats as zero on the CPU while the block runs.
+
+    Weights, gradients and Adam's moments of slowly trained layers drift into the
+    denormal range (below ~1e-38), where x86 CPUs compute many times slower: one
+    classifier epoch on 1,000 IMDb reviews with every layer at lr 2e-2 took 76 s
+    instead of 53 s.  Values that small make no difference to the results.
+    torch has no getter for the flag, so afterwards it is set back to torch's
+    default (off).  Yields whether the CPU supports flushing.
+    """
+    supported = torch.set_flush_denormal(True)
+    try:
+        yield supported
+    finally:
+        if supported:
+            torch.set_flush_denormal(False)
+
+
+class _NumericsMixin:
+    """Training (``partial_fit``, which ``fit`` calls) and ``forward`` run with
+    denormals flushed; forward passes run under bf16 autocast when
+    ``self.autocast`` is set."""
 
     def _autocast(self):
         if not getattr(self, "autocast", False):
@@ -47,8 +69,28 @@ class _AutocastMixin:
         device_type = "cuda" if str(self.device).startswith("cuda") else "cpu"
         return torch.autocast(device_type, dtype=torch.bfloat16)
 
+    @contextlib.contextmanager
+    def _flushed(self):
+        if getattr(self, "_flushing", False):  # nested call: the outer one restores
+            yield
+            return
+        self._flushing = True
+        try:
+            with flush_denormals():
+                yield
+        finally:
+            self._flushing = False
 
-class LanguageModelNet(_AutocastMixin, NeuralNet):
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        with self._flushed():
+            return super().partial_fit(X, y, classes=classes, **fit_params)
+
+    def forward(self, X, training=False, device="cpu"):
+        with self._flushed():
+            return super().forward(X, training=training, device=device)
+
+
+class LanguageModelNet(_NumericsMixin, NeuralNet):
     """A skorch net for a :class:`~ulmfit_sklearn.modules.LanguageModel`.
 
     Extra parameters: ``alpha`` (AR) and ``beta`` (TAR) regularisation, ``clip``
@@ -102,7 +144,7 @@ class LanguageModelNet(_AutocastMixin, NeuralNet):
         super().on_train_end(net, X=X, y=y, **kwargs)
 
 
-class ClassifierNet(_AutocastMixin, NeuralNet):
+class ClassifierNet(_NumericsMixin, NeuralNet):
     """A skorch net for a :class:`~ulmfit_sklearn.modules.SequenceClassifier`.
 
     X is a :class:`~ulmfit_sklearn.training.batching.DocumentDataset` read by
