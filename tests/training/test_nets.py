@@ -76,8 +76,10 @@ def test_lm_loss_over_a_restricted_output_is_the_renormalised_softmax():
 
 
 def _denormal_survives():
-    tiny = torch.tensor([1e-39])  # a float32 denormal
-    return (tiny * 1.0).item() != 0.0
+    # float32 denormals made from bits (a float conversion would flush them already),
+    # enough of them for torch to split the product across its threads
+    tiny = torch.full((1 << 20,), 1 << 20, dtype=torch.int32).view(torch.float32)
+    return bool(((tiny * 1.0) != 0).any())
 
 
 def _flush_probe_net():

@@ -9,7 +9,8 @@ history); these subclasses only add what the AWD-LSTM needs:
 * :class:`ClassifierNet` feeds padded document batches to the BPT3C classifier.
 
 Both can run under bf16 autocast (``autocast=True``), both treat denormal floats
-as zero while they train or predict (:func:`flush_denormals`), and both build
+as zero while they train or predict
+(:func:`~ulmfit_sklearn.training.numerics.flush_denormals`), and both build
 discriminative learning rates as optimizer parameter groups with
 :func:`discriminative_param_groups`.
 """
@@ -22,6 +23,7 @@ from skorch import NeuralNet
 from skorch.utils import to_tensor
 
 from ..modules import detach_state
+from .numerics import flush_denormals
 
 
 def discriminative_param_groups(layer_patterns, lr, lr_decay):
@@ -37,25 +39,6 @@ def discriminative_param_groups(layer_patterns, lr, lr_decay):
         for pattern in patterns:
             groups.append((pattern, {"lr": lr / lr_decay ** (n - 1 - depth)}))
     return groups
-
-
-@contextlib.contextmanager
-def flush_denormals():
-    """Treat denormal floats as zero on the CPU while the block runs.
-
-    Weights, gradients and Adam's moments of slowly trained layers drift into the
-    denormal range (below ~1e-38), where x86 CPUs compute many times slower: one
-    classifier epoch on 1,000 IMDb reviews with every layer at lr 2e-2 took 76 s
-    instead of 53 s.  Values that small make no difference to the results.
-    torch has no getter for the flag, so afterwards it is set back to torch's
-    default (off).  Yields whether the CPU supports flushing.
-    """
-    supported = torch.set_flush_denormal(True)
-    try:
-        yield supported
-    finally:
-        if supported:
-            torch.set_flush_denormal(False)
 
 
 class _NumericsMixin:

@@ -1,0 +1,95 @@
+"""CPU floating-point mode for training and prediction: flushing denormals.
+
+Gradients of a network trained at a high learning rate reach the denormal range
+(below ~1e-38), where x86 CPUs compute many times slower.  Flushing them to zero
+is a per-thread CPU mode, and ``torch.set_flush_denormal`` sets it on the calling
+thread only, so torch's OpenMP worker threads (half the work with 2 threads)
+would keep computing with denormals.  :func:`set_flush_denormal` sets it on them
+too, by running the C library's ``fesetenv`` on each thread of torch's OpenMP
+team; where that is not possible (no OpenMP runtime found, not Linux) only the
+calling thread flushes.
+"""
+
+import contextlib
+import ctypes
+import ctypes.util
+import functools
+import os
+import re
+
+import torch
+
+_OPENMP_LIB = re.compile(r"/lib(gomp|iomp5|omp)[-.][^/]*$")
+
+
+@functools.lru_cache(maxsize=1)
+def _openmp_runtime():
+    """torch's OpenMP runtime (the one its intra-op threads run on) and the C
+    library's ``fegetenv``/``fesetenv``, or None.
+
+    Other packages may load their own OpenMP copy (scikit-learn's wheels bundle
+    one), so the copy in torch's folder wins; otherwise only a single runtime in
+    the process.  Looked up once per process (torch loads its runtime on import).
+    """
+    if not torch.backends.openmp.is_available():
+        return None
+    try:
+        with open("/proc/self/maps") as maps:  # Linux; elsewhere only the calling thread flushes
+            paths = sorted({line.split()[-1] for line in maps if _OPENMP_LIB.search(line)})
+        libm = ctypes.CDLL(ctypes.util.find_library("m"))
+        fenv = libm.fegetenv, ctypes.cast(libm.fesetenv, ctypes.c_void_p)
+    except (OSError, AttributeError):
+        return None
+    torch_dir = os.path.dirname(torch.__file__) + os.sep
+    own = [p for p in paths if p.startswith(torch_dir)]
+    for path in own or (paths if len(paths) == 1 else []):
+        try:
+            parallel = ctypes.CDLL(path).GOMP_parallel  # LLVM's and Intel's runtimes have it too
+        except (OSError, AttributeError):
+            continue
+        parallel.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint]
+        parallel.restype = None
+        return parallel, fenv
+    return None
+
+
+def _share_fp_mode_with_intraop_threads():
+    """Copy the calling thread's floating-point environment (rounding, exception
+    masks, flush-to-zero) to every thread of torch's OpenMP team, by running the
+    C library's ``fesetenv`` on each.  Returns False where that is not possible."""
+    runtime = _openmp_runtime()
+    if runtime is None:
+        return False
+    parallel, (fegetenv, fesetenv) = runtime
+    env = ctypes.create_string_buffer(512)  # larger than any platform's fenv_t
+    if fegetenv(env) != 0:
+        return False
+    parallel(fesetenv, ctypes.cast(env, ctypes.c_void_p), torch.get_num_threads(), 0)
+    return True
+
+
+def set_flush_denormal(mode):
+    """``torch.set_flush_denormal`` on the calling thread and on torch's OpenMP
+    worker threads.  Returns whether the CPU supports it."""
+    supported = torch.set_flush_denormal(mode)
+    if supported:
+        _share_fp_mode_with_intraop_threads()
+    return supported
+
+
+@contextlib.contextmanager
+def flush_denormals():
+    """Treat denormal floats as zero on the CPU while the block runs.
+
+    One classifier epoch on 1,000 IMDb reviews with every layer at lr 2e-2 took 93 s
+    with denormals, 75 s with the calling thread flushing them and 64 s with
+    ``lr_decay=2.6``.  Values that small make no difference to the results.
+    torch has no getter for the flag, so afterwards it is set back to torch's
+    default (off).  Yields whether the CPU supports flushing.
+    """
+    supported = set_flush_denormal(True)
+    try:
+        yield supported
+    finally:
+        if supported:
+            set_flush_denormal(False)
