@@ -221,8 +221,10 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
     * ``abl:DS:N:METHOD`` and ``sched:DS:N:METHOD:COMMIT`` mean (test, validation)
       error (%) at the newest commit of the column (schedule: of that commit);
     * ``budget:KEY`` (``budget:KEY.SUBKEY``) a field of the newest fit-budget ULMFiT row;
-    * ``speed:KEY:I`` ratio KEY of the I-th speed run (0-based) at the newest commit;
-    * ``scaling:KIND:VALUE:KEY`` a scaling row's field.
+    * ``speed:KEY:I`` ratio KEY of the I-th speed run (0-based) at the newest commit,
+      ``speed@COMMIT:KEY:I`` at a given commit;
+    * ``scaling:KIND:VALUE:KEY`` a field of a scaling point's newest row;
+      ``scaling@COMMIT:KIND:VALUE:KEY`` the same at a given commit.
     """
     pct = lambda xs: f"{100 * np.mean(xs):.1f} %"
     v, groups = {}, defaultdict(list)
@@ -255,9 +257,15 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
                 v[f"budget:{k}" + (f".{k2}" if k2 else "")] = str(x2)
     for i, (_, _, q) in enumerate(speed_runs(speed_rows)):  # speed:KEY:I, the I-th run (0-based)
         v.update({f"speed:{k}:{i}": f"{x:.2f}" for k, x in q.items() if isinstance(x, float)})
-    for r in scaling_rows:
-        v.update({f"scaling:{r['kind']}:{r['value']}:{k}": (f"{x:.0f}" if isinstance(x, float) else str(x))
-                  for k, x in r.items() if not isinstance(x, dict)})
+    for commit in {r.get("git_commit") for r in speed_rows}:
+        for i, (_, _, q) in enumerate(speed_runs(speed_rows, commit)):
+            v.update({f"speed@{commit}:{k}:{i}": f"{x:.2f}" for k, x in q.items()
+                      if isinstance(x, float)})
+    for r in scaling_rows:  # in file order, so a point's newest row wins
+        fields = {k: (f"{x:.0f}" if isinstance(x, float) else str(x))
+                  for k, x in r.items() if not isinstance(x, dict)}
+        for prefix in ("scaling", f"scaling@{r.get('git_commit')}"):
+            v.update({f"{prefix}:{r['kind']}:{r['value']}:{k}": x for k, x in fields.items()})
     return v
 
 
@@ -292,13 +300,14 @@ def variants_table(rows, order, what):
     return "\n".join(out)
 
 
-def speed_runs(rows):
-    """The speed runs of the newest commit, as (fastai row, our row, ratio row); one
-    run writes those three lines in that order."""
+def speed_runs(rows, commit=None):
+    """The speed runs of ``commit`` (default: the newest), as (fastai row, our row,
+    ratio row); one run writes those three lines in that order."""
     runs = [tuple(rows[i - 2:i + 1]) for i, r in enumerate(rows)
             if r["library"].startswith("ratio") and i >= 2]
-    newest = runs[-1][2].get("git_commit") if runs else None
-    return [run for run in runs if run[2].get("git_commit") == newest]
+    if commit is None:
+        commit = runs[-1][2].get("git_commit") if runs else None
+    return [run for run in runs if run[2].get("git_commit") == commit]
 
 
 def fastai_speed(rows):

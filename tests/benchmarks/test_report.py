@@ -85,6 +85,11 @@ def test_scaling_table_and_plots(report, tmp_path):
     assert "| 500 | 500 | 150000 | 166.66666666666666 | 1.11 | 950 |" in text
     assert (tmp_path / "img" / "scaling-docs.png").exists()
     assert "No scaling results" in report.scaling([])
+    newer = dict(rows[0], fit_seconds=40.0, git_commit="def")
+    values = report.numbers([], [], [], [], [], rows + [newer])
+    assert values["scaling:docs:250:fit_seconds"] == "40"
+    assert values["scaling@abc:docs:250:fit_seconds"] == "83"
+    assert values["scaling@def:docs:250:fit_seconds"] == "40"
 
 
 def test_schedule_table_lists_settings(report):
@@ -128,6 +133,7 @@ def test_speed_shows_every_run_of_the_newest_commit(report):
     assert "9.00" not in text and text.count("| ulmfit-sklearn |") == 2
     values = report.numbers([], [], [], [], rows, [])
     assert values["speed:clf_training:0"] == "0.70" and values["speed:clf_training:1"] == "1.30"
+    assert values["speed@old:clf_training:0"] == "9.00" and values["speed@new:clf_training:1"] == "1.30"
 
 
 def test_readme_table_bolds_the_winner_between_the_markers(report, tmp_path):
