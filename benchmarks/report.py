@@ -212,7 +212,8 @@ def fill_numbers(text, values):
     return re.sub(r"\{\{([^{}]+)\}\}", one, text)
 
 
-def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scaling_rows):
+def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scaling_rows,
+            denormal_rows=()):
     """The values the commentary may cite, by key:
 
     * ``curve:DS:N:METHOD[:UNLABELED]`` mean test error (%) over the series' current
@@ -224,7 +225,9 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
     * ``speed:KEY:I`` ratio KEY of the I-th speed run (0-based) at the newest commit,
       ``speed@COMMIT:KEY:I`` at a given commit;
     * ``scaling:KIND:VALUE:KEY`` a field of a scaling point's newest row;
-      ``scaling@COMMIT:KIND:VALUE:KEY`` the same at a given commit.
+      ``scaling@COMMIT:KIND:VALUE:KEY`` the same at a given commit;
+    * ``denorm:MODE:LR_DECAY:KEY`` a field of the denormal benchmark's newest row for
+      that flush mode and ``lr_decay``.
     """
     pct = lambda xs: f"{100 * np.mean(xs):.1f} %"
     v, groups = {}, defaultdict(list)
@@ -266,6 +269,9 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
                   for k, x in r.items() if not isinstance(x, dict)}
         for prefix in ("scaling", f"scaling@{r.get('git_commit')}"):
             v.update({f"{prefix}:{r['kind']}:{r['value']}:{k}": x for k, x in fields.items()})
+    for r in denormal_rows:
+        v.update({f"denorm:{r['mode']}:{r['lr_decay']}:{k}": str(x) for k, x in r.items()
+                  if not isinstance(x, dict)})
     return v
 
 
@@ -364,6 +370,23 @@ def scaling(rows):
     return "\n".join(out)
 
 
+def denormals(rows):
+    """One classifier epoch under each flush mode (newest commit's rows)."""
+    if not rows:
+        return "No denormal results yet (run `benchmarks/denormals.py`)."
+    newest = rows[-1].get("git_commit")
+    rows = [r for r in rows if r.get("git_commit") == newest]
+    out = ["| denormals flushed on | lr_decay | epoch (s) | fit (s) | test error (1,000 reviews) |",
+           "| --- | --- | --- | --- | --- |"]
+    names = {"none": "no thread", "calling": "the calling thread", "all": "every thread (default)"}
+    out += [f"| {names.get(r['mode'], r['mode'])} | {r['lr_decay']} | {r['epoch_seconds']} | "
+            f"{r['fit_seconds']} | {r['error']:.3f} |" for r in rows]
+    r = rows[-1]
+    out += ["", f"Commit {newest}, {r.get('machine', {}).get('cpu', '')}, {r['date'][:10]}; "
+                "commands: " + "; ".join(sorted({f"`{q['command']}`" for q in rows})) + "."]
+    return "\n".join(out)
+
+
 def plot_scaling(rs, kind, what):
     import matplotlib
 
@@ -428,7 +451,8 @@ def main():
     if commentary.exists():
         values = numbers(curve_rows, ablation_rows(read("ablations.jsonl"), curve_rows),
                          read("schedule.jsonl"), read("fit_budget.jsonl"),
-                         read("fastai_speed.jsonl"), read("scaling.jsonl"))
+                         read("fastai_speed.jsonl"), read("scaling.jsonl"),
+                         read("denormals.jsonl"))
         parts += [fill_numbers(commentary.read_text(), values), ""]
     parts += ["## Fit budget: IMDb, n = 1,000", "", fit_budget_table(read("fit_budget.jsonl")), "",
               "## Learning curves", "",
@@ -440,7 +464,8 @@ def main():
     parts += ["", "## Ablations", "", ablations(read("ablations.jsonl"), curve_rows), "",
               "## Stage-3 schedule search (validation splits)", "", schedule(read("schedule.jsonl")), "",
               "## Scaling", "", scaling(read("scaling.jsonl")), "",
-              "## Speed against fastai", "", fastai_speed(read("fastai_speed.jsonl")), ""]
+              "## Speed against fastai", "", fastai_speed(read("fastai_speed.jsonl")), "",
+              "## Denormal floats", "", denormals(read("denormals.jsonl")), ""]
     (DOCS / "benchmarks.md").write_text("\n".join(parts) + "\n")
     write_readme_table(readme_table(curve_rows))
     print("wrote docs/benchmarks.md")

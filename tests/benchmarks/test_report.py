@@ -146,3 +146,17 @@ def test_readme_table_bolds_the_winner_between_the_markers(report, tmp_path):
     report.write_readme_table(table, readme)
     text = readme.read_text()
     assert "old" not in text and table in text and text.startswith("intro") and text.endswith("rest\n")
+
+
+def test_denormal_table_and_numbers_from_the_newest_commit(report):
+    def run(mode, commit, epoch):
+        return dict(mode=mode, dataset="imdb", n=1000, lr_decay=1.0, epoch_seconds=epoch,
+                    fit_seconds=epoch + 3, error=0.25, git_commit=commit,
+                    date="2026-11-29T09:00:00", machine={"cpu": "c"}, command="cmd")
+    rows = [run("none", "old", 99.0), run("none", "new", 93.0), run("all", "new", 56.0)]
+    text = report.denormals(rows)
+    assert "| no thread | 1.0 | 93.0 | 96.0 | 0.250 |" in text
+    assert "| every thread (default) | 1.0 | 56.0 |" in text and "99.0" not in text
+    values = report.numbers([], [], [], [], [], [], rows)
+    assert values["denorm:all:1.0:epoch_seconds"] == "56.0"
+    assert "No denormal results" in report.denormals([])
