@@ -32,6 +32,14 @@ def test_merged_counts_a_run_once(report):
     assert [(r["seed"], r["error"]) for r in rows] == [(0, 0.25), (1, 0.20)]
 
 
+def test_a_budget_run_joins_its_curve_only_at_a_commit_the_curve_has(report):
+    curve = [row("ulmfit", 0.30, n=100), row("ulmfit", 0.20, seed=1)]
+    budget = [row("ulmfit", 0.25), row("ulmfit", 0.26, commit="newer")]
+    rows = report.current(report.with_budget_runs(curve, budget))
+    assert sorted((r["n"], r["seed"], r["error"]) for r in rows) == [(100, 0, 0.30), (1000, 0, 0.25),
+                                                                    (1000, 1, 0.20)]
+
+
 def test_comparison_names_the_winner_and_semi_supervised_column(report, tmp_path):
     rows = [row("ulmfit", 0.20), row("ulmfit", 0.30, seed=1), row("tfidf_logreg", 0.20),
             row("tfidf_logreg", 0.20, seed=1), row("ulmfit", 0.4, unlabeled=5000)]
