@@ -232,7 +232,8 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
       error (%) at the newest commit of the column (schedule: of that commit);
     * ``budget:KEY`` (``budget:KEY.SUBKEY``) a field of the newest fit-budget ULMFiT row;
     * ``speed:KEY:I`` ratio KEY of the I-th speed run (0-based) at the newest commit,
-      ``speed@COMMIT:KEY:I`` at a given commit;
+      ``speed@COMMIT:KEY:I`` at a given commit; ``speed-fastai:KEY:I`` and
+      ``speed-ours:KEY:I`` a field of that run's per-library row (rounded);
     * ``scaling:KIND:VALUE:KEY`` a field of a scaling point's newest row;
       ``scaling@COMMIT:KIND:VALUE:KEY`` the same at a given commit;
     * ``denorm:MODE:LR_DECAY:KEY`` a field of the denormal benchmark's newest row for
@@ -267,8 +268,10 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
         for k, x in ours[-1].items():
             for k2, x2 in (x.items() if isinstance(x, dict) else [(None, x)]):
                 v[f"budget:{k}" + (f".{k2}" if k2 else "")] = str(x2)
-    for i, (_, _, q) in enumerate(speed_runs(speed_rows)):  # speed:KEY:I, the I-th run (0-based)
+    for i, (fa, us, q) in enumerate(speed_runs(speed_rows)):  # speed:KEY:I, the I-th run (0-based)
         v.update({f"speed:{k}:{i}": f"{x:.2f}" for k, x in q.items() if isinstance(x, float)})
+        for lib, r in (("fastai", fa), ("ours", us)):
+            v.update({f"speed-{lib}:{k}:{i}": f"{x:.0f}" for k, x in r.items() if isinstance(x, float)})
     for commit in {r.get("git_commit") for r in speed_rows}:
         for i, (_, _, q) in enumerate(speed_runs(speed_rows, commit)):
             v.update({f"speed@{commit}:{k}:{i}": f"{x:.2f}" for k, x in q.items()

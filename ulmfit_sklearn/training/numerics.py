@@ -81,9 +81,10 @@ def set_flush_denormal(mode):
 def flush_denormals():
     """Treat denormal floats as zero on the CPU while the block runs.
 
-    One classifier epoch on 1,000 IMDb reviews with every layer at lr 2e-2 took 93 s
-    with denormals, 75 s with the calling thread flushing them and 64 s with
-    ``lr_decay=2.6``.  Values that small make no difference to the results.
+    One classifier epoch on 1,000 IMDb reviews with every layer at lr 2e-2 took 76 s
+    with denormals, 62 s with the calling thread flushing them and 51 s with every
+    thread (``benchmarks/denormals.py``, 2 threads).  Values that small make no
+    difference to the results.
     torch has no getter for the flag, so afterwards it is set back to torch's
     default (off).  Yields whether the CPU supports flushing.
     """
