@@ -222,7 +222,7 @@ def fill_numbers(text, values):
 
 
 def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scaling_rows,
-            denormal_rows=()):
+            denormal_rows=(), step_rows=()):
     """The values the commentary may cite, by key:
 
     * ``curve:DS:N:METHOD[:UNLABELED]`` mean test error (%) over the series' current
@@ -237,7 +237,9 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
     * ``scaling:KIND:VALUE:KEY`` a field of a scaling point's newest row;
       ``scaling@COMMIT:KIND:VALUE:KEY`` the same at a given commit;
     * ``denorm:MODE:LR_DECAY:KEY`` a field of the denormal benchmark's newest row for
-      that flush mode and ``lr_decay``.
+      that flush mode and ``lr_decay``;
+    * ``step:N:STAGE:KEY`` a field of the step-memory benchmark's newest row for that
+      number of reviews and stage (2 or 3).
     """
     pct = lambda xs: f"{100 * np.mean(xs):.1f} %"
     v, groups = {}, defaultdict(list)
@@ -284,6 +286,9 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
     for r in denormal_rows:
         v.update({f"denorm:{r['mode']}:{r['lr_decay']}:{k}": str(x) for k, x in r.items()
                   if not isinstance(x, dict)})
+    for r in step_rows:  # in file order, so the newest row wins
+        v.update({f"step:{r['n']}:{r['stage']}:{k}": (f"{x:.0f}" if isinstance(x, float) else str(x))
+                  for k, x in r.items() if not isinstance(x, dict)})
     return v
 
 
@@ -382,6 +387,28 @@ def scaling(rows):
     return "\n".join(out)
 
 
+def step_memory(rows):
+    """Memory of one training step per stage against the number of reviews (newest
+    commit's rows)."""
+    if not rows:
+        return "No step-memory results yet (run `benchmarks/step_memory.py`)."
+    newest = rows[-1].get("git_commit")
+    latest = {(r["n"], r["stage"]): r for r in rows if r.get("git_commit") == newest}
+    out = ["| reviews | stage | vocabulary | batch | batch tokens | softmax ids | "
+           "logits (MB) | memory before the steps (MB) | peak (MB) | step memory (MB) |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for (n, stage), r in sorted(latest.items()):
+        out.append(f"| {n} | {stage} | {r['vocab']} | {r['batch_size']} | {r['batch_tokens']} | "
+                   f"{r.get('softmax_ids', '')} | {r.get('logits_mb', '')} | "
+                   f"{r['rss_before_steps_mb']:.0f} | {r['peak_rss_mb']:.0f} | "
+                   f"{r['step_memory_mb']:.0f} |")
+    r = rows[-1]
+    out += ["", f"Commit {newest}, {r.get('machine', {}).get('cpu', '')}, {r['date'][:10]}, "
+                f"`{r['command']}`; each stage of each n in a fresh process, two training steps "
+                "on the stage's largest batch."]
+    return "\n".join(out)
+
+
 def denormals(rows):
     """One classifier epoch under each flush mode (newest commit's rows)."""
     if not rows:
@@ -464,7 +491,7 @@ def main():
         values = numbers(curve_rows, ablation_rows(read("ablations.jsonl"), curve_rows),
                          read("schedule.jsonl"), read("fit_budget.jsonl"),
                          read("fastai_speed.jsonl"), read("scaling.jsonl"),
-                         read("denormals.jsonl"))
+                         read("denormals.jsonl"), read("step_memory.jsonl"))
         parts += [fill_numbers(commentary.read_text(), values), ""]
     parts += ["## Fit budget: IMDb, n = 1,000", "", fit_budget_table(read("fit_budget.jsonl")), "",
               "## Learning curves", "",
@@ -476,6 +503,7 @@ def main():
     parts += ["", "## Ablations", "", ablations(read("ablations.jsonl"), curve_rows), "",
               "## Stage-3 schedule search (validation splits)", "", schedule(read("schedule.jsonl")), "",
               "## Scaling", "", scaling(read("scaling.jsonl")), "",
+              "### Memory of one training step", "", step_memory(read("step_memory.jsonl")), "",
               "## Speed against fastai", "", fastai_speed(read("fastai_speed.jsonl")), "",
               "## Denormal floats", "", denormals(read("denormals.jsonl")), ""]
     (DOCS / "benchmarks.md").write_text("\n".join(parts) + "\n")

@@ -169,3 +169,20 @@ def test_denormal_table_and_numbers_from_the_newest_commit(report):
     values = report.numbers([], [], [], [], [], [], rows)
     assert values["denorm:all:1.0:epoch_seconds"] == "56.0"
     assert "No denormal results" in report.denormals([])
+
+
+def test_step_memory_table_and_numbers_from_the_newest_commit(report):
+    def run(n, stage, commit, peak):
+        extra = dict(softmax_ids=8000, logits_mb=67.6) if stage == 2 else {}
+        return dict(extra, n=n, stage=stage, vocab=31000, batch_size=32, batch_tokens=2240,
+                    rss_before_steps_mb=500.0, peak_rss_mb=peak, step_memory_mb=peak - 500.0,
+                    git_commit=commit, date="2026-11-29T09:00:00", machine={"cpu": "c"},
+                    command="cmd")
+    rows = [run(250, 2, "old", 777.0), run(250, 3, "new", 2200.0), run(250, 2, "new", 950.0)]
+    text = report.step_memory(rows)
+    lines = [line for line in text.splitlines() if line.startswith("| 250")]
+    assert lines == ["| 250 | 2 | 31000 | 32 | 2240 | 8000 | 67.6 | 500 | 950 | 450 |",
+                     "| 250 | 3 | 31000 | 32 | 2240 |  |  | 500 | 2200 | 1700 |"]
+    values = report.numbers([], [], [], [], [], [], step_rows=rows)
+    assert values["step:250:2:peak_rss_mb"] == "950" and values["step:250:3:step_memory_mb"] == "1700"
+    assert "No step-memory results" in report.step_memory([])
