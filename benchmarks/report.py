@@ -227,7 +227,7 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
 
     * ``curve:DS:N:METHOD[:UNLABELED]`` mean test error (%) over the series' current
       seeds; ``curve-sd:...`` its standard deviation (points); ``curve-fit:...`` mean
-      fit seconds; ``curve@COMMIT:DS:N:METHOD[:UNLABELED]`` the same at a given commit;
+      fit seconds; ``curve-seed:...:SEED`` one seed's error; ``curve@COMMIT:DS:N:METHOD[:UNLABELED]`` the same at a given commit;
     * ``abl:DS:N:METHOD`` and ``sched:DS:N:METHOD:COMMIT`` mean (test, validation)
       error (%) at the newest commit of the column (schedule: of that commit);
     * ``budget:KEY`` (``budget:KEY.SUBKEY``) a field of the newest fit-budget ULMFiT row;
@@ -251,6 +251,7 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
         v[f"curve-sd:{key}"] = f"{100 * np.std([r['error'] for r in rs]):.1f}"
         if all("fit_seconds" in r for r in rs):
             v[f"curve-fit:{key}"] = f"{np.mean([r['fit_seconds'] for r in rs]):.0f}"
+        v.update({f"curve-seed:{key}:{r['seed']}": pct([r["error"]]) for r in rs})
     by_commit = defaultdict(list)  # curve@COMMIT:...: any commit's runs, for history
     for r in curve_rows:
         key = f"{r['dataset']}:{r['n']}:{r['method']}" + (f":{r['n_unlabeled']}" if r.get("n_unlabeled") else "")

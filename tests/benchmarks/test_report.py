@@ -116,8 +116,8 @@ def test_commentary_numbers_come_from_the_rows(report):
     values = report.numbers(curves, [row("ulmfit_no_discr", 0.21)], sched, [], [], [])
     text = report.fill_numbers("{{curve:imdb:1000:ulmfit}} ± {{curve-sd:imdb:1000:ulmfit}}; "
                                "{{curve:imdb:1000:ulmfit:5000}}; {{abl:imdb:1000:ulmfit_no_discr}}; "
-                               "{{sched:imdb:1000:default:c2}}", values)
-    assert text == "25.0 % ± 5.0; 40.0 %; 21.0 %; 50.0 %"
+                               "{{sched:imdb:1000:default:c2}}; {{curve-seed:imdb:1000:ulmfit:1}}", values)
+    assert text == "25.0 % ± 5.0; 40.0 %; 21.0 %; 50.0 %; 30.0 %"
     assert "curve:imdb:500:ulmfit" not in values  # a stale commit of the series
     with pytest.raises(KeyError, match="curve:sst2"):
         report.fill_numbers("{{curve:sst2:100:ulmfit}}", values)
