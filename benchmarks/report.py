@@ -233,7 +233,8 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
     * ``budget:KEY`` (``budget:KEY.SUBKEY``) a field of the newest fit-budget ULMFiT row;
     * ``speed:KEY:I`` ratio KEY of the I-th speed run (0-based) at the newest commit,
       ``speed@COMMIT:KEY:I`` at a given commit; ``speed-fastai:KEY:I`` and
-      ``speed-ours:KEY:I`` a field of that run's per-library row (rounded);
+      ``speed-ours:KEY:I`` a field of that run's per-library row (rounded; KEY.SUBKEY
+      inside a dict field);
     * ``scaling:KIND:VALUE:KEY`` a field of a scaling point's newest row;
       ``scaling@COMMIT:KIND:VALUE:KEY`` the same at a given commit;
     * ``denorm:MODE:LR_DECAY:KEY`` a field of the denormal benchmark's newest row for
@@ -274,7 +275,9 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
     for i, (fa, us, q) in enumerate(speed_runs(speed_rows)):  # speed:KEY:I, the I-th run (0-based)
         v.update({f"speed:{k}:{i}": f"{x:.2f}" for k, x in q.items() if isinstance(x, float)})
         for lib, r in (("fastai", fa), ("ours", us)):
-            v.update({f"speed-{lib}:{k}:{i}": f"{x:.0f}" for k, x in r.items() if isinstance(x, float)})
+            flat = {f"{k}.{k2}": x2 for k, x in r.items() if isinstance(x, dict) for k2, x2 in x.items()}
+            v.update({f"speed-{lib}:{k}:{i}": f"{x:.0f}" for k, x in list(r.items()) + list(flat.items())
+                      if isinstance(x, float)})
     for commit in {r.get("git_commit") for r in speed_rows}:
         for i, (_, _, q) in enumerate(speed_runs(speed_rows, commit)):
             v.update({f"speed@{commit}:{k}:{i}": f"{x:.2f}" for k, x in q.items()

@@ -143,6 +143,7 @@ def test_speed_shows_every_run_of_the_newest_commit(report):
     assert values["speed:clf_training:0"] == "0.70" and values["speed:clf_training:1"] == "1.30"
     assert values["speed@old:clf_training:0"] == "9.00" and values["speed@new:clf_training:1"] == "1.30"
     assert values["speed-fastai:clf_docs_per_s:0"] == "1"
+    assert values["speed-ours:peak_matmul_gflops.bfloat16:1"] == "1"
 
 
 def test_readme_table_bolds_the_winner_between_the_markers(report, tmp_path):
