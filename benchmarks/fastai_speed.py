@@ -45,7 +45,7 @@ def _latency(fn, texts):
 
 def run_ours(X, y, Xp):
     from ulmfit_sklearn import ULMFiTClassifier
-    from ulmfit_sklearn._base import finetune_language_model
+    from ulmfit_sklearn._base import finetune_encoder
     from ulmfit_sklearn.encoders import extend_vocabulary, load_encoder, new_words
     from ulmfit_sklearn.text import encode_texts
 
@@ -54,7 +54,7 @@ def run_ours(X, y, Xp):
     t0 = time.perf_counter()
     docs = encode_texts(enc.tokenizer, X)
     tok_s = time.perf_counter() - t0
-    _, hist = finetune_language_model(enc, docs, epochs=1, lr=LM_LR, lr_decay=2.6, drop_mult=0.3,
+    _, hist = finetune_encoder(enc, docs, epochs=1, lr=LM_LR, lr_decay=2.6, drop_mult=0.3,
                                       bptt=BPTT, batch_size=BS, cut_frac=0.1, ratio=32, seed=0,
                                       device="cpu", autocast=False, verbose=0)
     lm_tokens = sum(b.get("train_tokens", 0) for h in hist for b in h["batches"])

@@ -63,8 +63,8 @@ def classifier_batch(encoder, docs, p, batch_size):
     if encoder.vectors is not None:
         encoder = extend_vocabulary(encoder, encoder.vectors[0])
     awd = encoder.build_module().encoder
-    awd.set_dropout(**scaled_dropout(CLAS_DROPOUT, p["drop_mult"]))
     clf = SequenceClassifier(awd, 2, bptt=p["bptt"], max_len=p["max_len"])
+    clf.set_dropout(**scaled_dropout(CLAS_DROPOUT, p["drop_mult"]))
     longest = sorted(docs, key=len, reverse=True)[:batch_size]
     tokens, lengths = pad_batch(longest, encoder.tokenizer.pad_id)
     y = torch.arange(len(longest)) % 2

@@ -45,8 +45,8 @@ def test_fit_predict_shapes_and_labels(fitted, data):
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     pred = fitted.predict(X[:7])
     assert pred.dtype == y.dtype and set(pred) <= {"neg", "pos"}
-    assert fitted.decision_function(X[:3]).shape == (3, 2)
-    assert 0.0 <= fitted.score(X, y) <= 1.0
+    assert fitted.decision_function(X[:3]).shape == (3,)  # binary: scikit-learn's shape
+    assert fitted.score(X, y) == np.mean(fitted.predict(X) == y)
     assert fitted.history_["lm"] and fitted.history_["classifier"]
 
 
@@ -142,13 +142,13 @@ def test_grid_search_in_two_processes(tiny_encoder_dir, data):
 def test_memory_runs_stage_two_once_per_fold(tiny_encoder_dir, data, tmp_path, monkeypatch):
     X, y = data
     calls = []
-    real = base.finetune_language_model
+    real = base.finetune_encoder
 
     def counting(*args, **kwargs):
         calls.append(len(args[1]))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(base, "finetune_language_model", counting)
+    monkeypatch.setattr(base, "finetune_encoder", counting)
     est = ULMFiTClassifier(str(tiny_encoder_dir), memory=str(tmp_path / "cache"), **FAST)
     gs = GridSearchCV(est, {"lr": [1e-2, 2e-2], "unfreeze_epochs": [(1,), (1, 1)],
                             "lr_decay": [1.0, 2.6], "stlr_cut_frac": [0.1, 0.2]}, cv=2)
@@ -201,18 +201,57 @@ def test_unlabeled_marker_of_another_type(tiny_encoder_dir, data):
     assert clf.classes_.tolist() == [0, 1]
 
 
-def test_validation_fraction_enables_early_stopping(tiny_encoder_dir, data):
+def test_validation_fraction_stops_early_at_the_best_epoch(tiny_encoder_dir, data):
     X, y = data
     clf = ULMFiTClassifier(str(tiny_encoder_dir), validation_fraction=0.25,
-                           **{**FAST, "unfreeze_epochs": (1, 3)}).fit(X, y)
-    assert "valid_loss" in clf.history_["classifier"][0]
+                           **{**FAST, "unfreeze_epochs": (1, 40), "lr": 0.1}).fit(X, y)
+    history = clf.history_["classifier"]
+    losses = [epoch["valid_loss"] for epoch in history]
+    assert len(history) < 41  # stopped before the schedule's end
+    assert int(np.argmin(losses)) == len(history) - 3  # patience 2 after the best epoch
+    # 45 of 60 documents train: 6 batches of 8 an epoch
+    assert sum("train_loss" in b for b in history[0]["batches"]) == 6
     without = ULMFiTClassifier(str(tiny_encoder_dir), **FAST).fit(X, y)
     assert "valid_loss" not in without.history_["classifier"][0]
 
 
-def test_class_weight(tiny_encoder_dir, data):
+def test_class_weight_reaches_the_loss(tiny_encoder_dir, data):
     X, y = data
-    ULMFiTClassifier(str(tiny_encoder_dir), class_weight="balanced", **FAST).fit(X[:40], y[:40])
+    keep = np.r_[np.flatnonzero(y == "neg"), np.flatnonzero(y == "pos")[:10]]  # 30 neg, 10 pos
+    X, y = [X[i] for i in keep], y[keep]
+    clf = ULMFiTClassifier(str(tiny_encoder_dir), class_weight="balanced", **FAST).fit(X, y)
+
+    def loss_weight(est):
+        return est.net_.get_params().get("criterion__weight")
+
+    assert loss_weight(clf).tolist() == pytest.approx([40 / (2 * 30), 40 / (2 * 10)])  # neg, pos
+    clf = ULMFiTClassifier(str(tiny_encoder_dir), class_weight={"neg": 1.0, "pos": 5.0},
+                           **FAST).fit(X, y)
+    assert loss_weight(clf).tolist() == [1.0, 5.0]
+    assert loss_weight(ULMFiTClassifier(str(tiny_encoder_dir), **FAST).fit(X, y)) is None
+
+
+def test_int_labels_with_a_str_unlabeled_marker_keep_their_type(tiny_encoder_dir, data):
+    X, y = data
+    y_int = [1 if v == "pos" else 0 for v in y]
+    mixed = list(y_int)
+    mixed[:10] = ["u"] * 10
+    clf = ULMFiTClassifier(str(tiny_encoder_dir), unlabeled_label="u",
+                           **{**FAST, "lm_epochs": 0}).fit(X, mixed)
+    assert clf.classes_.tolist() == [0, 1] and clf.classes_.dtype.kind == "i"
+    # int labels score without a type error
+    assert clf.score(X, y_int) == np.mean(clf.predict(X) == np.asarray(y_int))
+    assert set(clf.predict(X).tolist()) <= {0, 1}
+
+
+def test_nan_as_unlabeled_marker_makes_missing_labels_unlabeled(tiny_encoder_dir, data):
+    X, y = data
+    y_missing = np.array(y, dtype=object)
+    y_missing[:5], y_missing[5:10] = None, float("nan")
+    clf = ULMFiTClassifier(str(tiny_encoder_dir), unlabeled_label=float("nan"),
+                           **{**FAST, "lm_epochs": 0}).fit(X, y_missing)
+    assert clf.classes_.tolist() == ["neg", "pos"]
+    assert len(clf.history_["classifier"][0]["batches"]) == 7  # the 50 labeled documents
 
 
 def test_empty_and_very_long_documents(tiny_encoder_dir, data):
@@ -245,8 +284,10 @@ def test_bad_X(clf, X, match):
 @pytest.mark.parametrize("X, y, match", [
     (["a", "b", "c"], ["x", "y"], "different lengths"),
     (["a", "b"], ["x", "x"], "at least two"),
-    (["a", "b"], [1.0, float("nan")], "NaN"),
-    (["a", "b"], ["x", None], "NaN or None"),
+    (["a", "b"], [1.0, float("nan")], "missing values"),
+    (["a", "b"], ["x", None], "missing values"),
+    (["a", "b", "c"], ["x", "y", float("nan")], "missing values"),  # not a class 'nan'
+    (["a", "b", "c"], np.array(["x", "y", float("nan")], dtype=object), "missing values"),
     ([], [], "empty"),
 ])
 def test_bad_y(clf, X, y, match):
@@ -255,15 +296,58 @@ def test_bad_y(clf, X, y, match):
     assert not hasattr(clf, "net_")
 
 
-def test_failed_refit_leaves_no_half_fitted_estimator(tiny_encoder_dir, data):
+def test_failed_refit_leaves_the_estimator_as_it_was(tiny_encoder_dir, data):
     X, y = data
     clf = ULMFiTClassifier(str(tiny_encoder_dir), **FAST).fit(X, y)
+    before = clf.predict_proba(X)
+    net = clf.net_
     clf.set_params(unfreeze_epochs=(1, 1, 1, 1, 1))  # longer than the encoder allows
     with pytest.raises(ValueError, match="at most 3 stages"):
         clf.fit(X, y)
-    assert not any(a.endswith("_") for a in vars(clf))
-    with pytest.raises(NotFittedError):
-        clf.predict(X)
+    assert clf.net_ is net
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+
+
+def test_missing_labels_of_pandas(clf):
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(ValueError, match="missing values"):
+        clf.fit(["a", "b", "c"], pd.Series(["x", pd.NA, "y"], dtype="string"))
+    with pytest.raises(ValueError, match="missing values"):
+        clf.fit(["a", "b", "c"], pd.array([1, pd.NA, 0], dtype="Int64"))
+
+
+def test_ctrl_c_raises_leaves_the_estimator_and_caches_nothing(tiny_encoder_dir, data, tmp_path,
+                                                             monkeypatch):
+    import os
+    import signal
+
+    from skorch.callbacks import Callback
+
+    import ulmfit_sklearn.training.stages as stages
+
+    class CtrlC(Callback):
+        def on_batch_end(self, net, training=False, **kwargs):
+            if training:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    X, y = data
+    cache = str(tmp_path / "cache")
+    clf = ULMFiTClassifier(str(tiny_encoder_dir), **FAST).fit(X, y)
+    before = clf.predict_proba(X)
+    real = stages.make_lm_net
+    monkeypatch.setattr(stages, "make_lm_net",
+                        lambda *a, **kw: real(*a, **{**kw, "callbacks": [("ctrl_c", CtrlC())]}))
+    clf.set_params(memory=cache)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y)  # interrupted in stage 2
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+    monkeypatch.setattr(stages, "make_lm_net", real)
+    calls = []
+    real_finetune = base.finetune_encoder
+    monkeypatch.setattr(base, "finetune_encoder",
+                        lambda *a, **kw: calls.append(1) or real_finetune(*a, **kw))
+    clf.fit(X, y)
+    assert calls == [1]  # the interrupted stage 2 was not cached
 
 
 def test_predict_before_fit(clf):

@@ -11,6 +11,8 @@ def test_help_lists_commands(capsys):
 
 def test_unknown_command(capsys):
     assert main(["frobnicate"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown command 'frobnicate'" in err
 
 
 def test_demo_runs_and_compares_with_tfidf(capsys, tiny_encoder_dir):
@@ -109,6 +111,9 @@ def test_fit_a_regressor(files, tiny_encoder_dir, capsys):
     assert main(["evaluate", str(path), str(data), "--text-column", "review",
                  "--label-column", "stars"]) == 0
     assert {"r2", "mae", "rmse"} <= set(json.loads(capsys.readouterr().out))
+    assert main(["evaluate", str(path), str(files["train"]), "--text-column", "review",
+                 "--label-column", "stars", "--quiet"]) == 2  # labels "neg", "pos"
+    assert "not numbers" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("make_args, message", [
@@ -141,3 +146,141 @@ def test_model_of_another_version_is_refused(files, model_file, capsys, monkeypa
     assert "saved by ulmfit-sklearn 0.0.1" in capsys.readouterr().err
     with pytest.warns(base.InconsistentVersionWarning):
         joblib.load(old)  # the library itself warns, and loads
+
+
+# ---------------------------------------------------------------- user errors (issue 20)
+def _one_line_error(capsys, message):
+    """stderr is exactly one line, holding ``message``, and no traceback."""
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "error: " in err, err
+    assert message in err and "Traceback" not in err, err
+    return err
+
+
+def _write_jsonl(path, rows):
+    import json
+
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _fit_args(files, data, model, tiny_encoder_dir):
+    return ["fit", str(data), "--model", str(model), "--text-column", "review",
+            "--label-column", "stars", "--pretrained", str(tiny_encoder_dir)] + FIT_FAST
+
+
+def test_jsonl_rows_that_are_not_objects(files, tiny_encoder_dir, capsys):
+    data = _write_jsonl(files["dir"] / "lists.jsonl", [[t, v] for t, v in zip(files["X"], files["y"])])
+    assert main(_fit_args(files, data, files["dir"] / "x.joblib", tiny_encoder_dir)) == 2
+    _one_line_error(capsys, "lists.jsonl, line 1: not a JSON object")
+
+
+def test_jsonl_row_without_the_text_key(files, model_file, capsys):
+    rows = [{"review": t, "stars": v} for t, v in zip(files["X"][:5], files["y"][:5])]
+    del rows[2]["review"]
+    data = _write_jsonl(files["dir"] / "holes.jsonl", rows)
+    assert main(["evaluate", str(model_file), str(data), "--text-column", "review",
+                 "--label-column", "stars", "--quiet"]) == 2
+    _one_line_error(capsys, 'holes.jsonl, row 3: no "review" field')
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("device=tpu", "device 'tpu' is not a torch device"),
+    ("batch_size=1", "'batch_size' parameter"),
+    ("unfreeze_epochs=[0,0]", "unfreeze_epochs must train at least one epoch"),
+    ("bogus=1", "unknown parameter 'bogus' of ULMFiTClassifier"),
+])
+def test_invalid_set_is_refused_before_the_fit(files, tiny_encoder_dir, capsys, monkeypatch,
+                                               setting, message):
+    from ulmfit_sklearn.classifier import ULMFiTClassifier
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("the fit started")
+
+    monkeypatch.setattr(ULMFiTClassifier, "fit", no_fit)
+    args = _fit_args(files, files["train"], files["dir"] / "x.joblib", tiny_encoder_dir)
+    assert main(args + ["--set", setting]) == 2
+    _one_line_error(capsys, message)
+
+
+def test_fit_on_nine_rows(files, tiny_encoder_dir, capsys):
+    # 9 documents with batch_size=8 once raised IndexError inside training
+    data = _write_csv(files["dir"] / "nine.csv", files["X"][:9], files["y"][:9])
+    path = files["dir"] / "nine.joblib"
+    assert main(_fit_args(files, data, path, tiny_encoder_dir)) == 0
+    assert path.exists() and "Traceback" not in capsys.readouterr().err
+
+
+def test_output_in_a_missing_folder_is_refused_first(files, model_file, tiny_encoder_dir, capsys,
+                                                     monkeypatch):
+    import ulmfit_sklearn.cli as cli
+    from ulmfit_sklearn.classifier import ULMFiTClassifier
+
+    def never(*args, **kwargs):
+        raise AssertionError("the work started")
+
+    monkeypatch.setattr(ULMFiTClassifier, "fit", never)
+    monkeypatch.setattr(cli, "load_model", never)
+    missing = files["dir"] / "no" / "such"
+    assert main(_fit_args(files, files["train"], missing / "m.joblib", tiny_encoder_dir)) == 2
+    _one_line_error(capsys, "--model")
+    assert main(["predict", str(model_file), str(files["texts"]), "--text-column", "review",
+                 "--output", str(missing / "p.csv")]) == 2
+    _one_line_error(capsys, "no such folder")
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+@pytest.mark.parametrize("size", ["0", "-1", "x"])
+def test_batch_size_must_be_positive(files, model_file, capsys, command, size):
+    with pytest.raises(SystemExit) as exc:
+        main([command, str(model_file), str(files["train"]), "--text-column", "review",
+              "--label-column", "stars", "--batch-size", size])
+    assert exc.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Traceback" not in captured.err
+    assert "error: argument --batch-size" in captured.err.strip().splitlines()[-1]
+
+
+def test_evaluate_on_an_empty_file(files, model_file, capsys):
+    empty = files["dir"] / "empty.csv"
+    empty.write_text("")
+    assert main(["evaluate", str(model_file), str(empty), "--quiet"]) == 2
+    _one_line_error(capsys, "no rows to evaluate")
+
+
+def test_evaluate_needs_labels(files, model_file, capsys):
+    txt = files["dir"] / "unlabeled.txt"
+    txt.write_text("a great film\n")
+    assert main(["evaluate", str(model_file), str(txt), "--quiet"]) == 2
+    _one_line_error(capsys, "no labels")
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_help_says_model_files_are_pickles(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "pickle" in out and "trusted source" in out
+
+
+def test_fit_to_a_model_folder_loads_without_pickles(files, model_file, tiny_encoder_dir,
+                                                      monkeypatch, capsys):
+    import csv
+    import pickle
+
+    import joblib
+
+    folder = files["dir"] / "safe-model"
+    assert main(["fit", str(files["train"]), "--model", str(folder), "--text-column", "review",
+                 "--label-column", "stars", "--pretrained", str(tiny_encoder_dir)] + FIT_FAST) == 0
+    assert (folder / "model.json").is_file() and (folder / "weights.safetensors").is_file()
+    expected = joblib.load(model_file).predict(files["X"][:7])  # same seed, same fit
+    monkeypatch.setattr(pickle, "loads", lambda *a, **k: pytest.fail("unpickled"))
+    monkeypatch.setattr(pickle, "load", lambda *a, **k: pytest.fail("unpickled"))
+    out = files["dir"] / "pred-safe.csv"
+    assert main(["predict", str(folder), str(files["texts"]), "--text-column", "review",
+                 "--output", str(out), "--quiet"]) == 0
+    assert [r["prediction"] for r in csv.DictReader(open(out))] == list(expected)
+    assert main(["predict", str(files["dir"]), str(files["texts"])]) == 2
+    assert "not a saved ulmfit-sklearn model" in capsys.readouterr().err

@@ -11,6 +11,8 @@ from conftest import FAST, make_toy_data
 
 distributed = pytest.importorskip("distributed")
 
+pytestmark = pytest.mark.slow  # starts a local cluster of two worker processes
+
 
 @pytest.fixture(scope="module")
 def client():

@@ -42,6 +42,19 @@ def test_clear_errors(tmp_path):
     assert X == ["x"] and y is None
 
 
+def test_jsonl_errors_name_the_row(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"text": "a", "label": 1}\n["b", 0]\n')
+    with pytest.raises(ValueError, match="line 2: not a JSON object"):
+        load_texts(path)
+    path.write_text('{"text": "a", "label": 1}\n\n{"text": "b", "label": 0}\n{"label": 1}\n')
+    with pytest.raises(KeyError, match='row 3: no "text" field'):  # the 3rd row, on line 4
+        load_texts(path)
+    path.write_text('{"text": "a", "label": 1}\n{"text": "b"}\n')
+    with pytest.raises(KeyError, match='row 2: no "label" field'):
+        load_texts(path)
+
+
 # ---------------------------------------------------------------- IMDb with ratings
 def _make_aclimdb(root):
     """A miniature aclImdb tree in the data set's own layout."""

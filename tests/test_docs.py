@@ -9,6 +9,7 @@ import pytest
 DOCS = Path(__file__).parent.parent / "docs"
 
 
+@pytest.mark.slow  # a full Sphinx build in a subprocess
 def test_docs_build_without_warnings(tmp_path):
     pytest.importorskip("sphinx")
     pytest.importorskip("myst_parser")

@@ -17,6 +17,7 @@ def test_there_are_examples():
                                           "regression_ratings"}
 
 
+@pytest.mark.slow  # a fresh interpreter per script: 5 to 15 s each
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.stem)
 def test_example_runs_fast(script):
     env = dict(os.environ, OMP_NUM_THREADS="1")

@@ -1,14 +1,18 @@
 """The pretraining pipeline on a tiny corpus, including resuming after a stop."""
 
 import json
+import os
 
 import numpy as np
 import pytest
+import torch
 
+import ulmfit_sklearn.pretrain as pretrain_module
 from ulmfit_sklearn import ULMFiTClassifier
 from ulmfit_sklearn.encoders import load_encoder
 from ulmfit_sklearn.modules import AWDLSTM, LanguageModel
-from ulmfit_sklearn.pretrain import init_embedding, main, read_vectors, vector_vocabulary
+from ulmfit_sklearn.pretrain import (checkpoint_epochs, init_embedding, main, read_vectors,
+                                     vector_vocabulary)
 from ulmfit_sklearn.text import SPECIAL_TOKENS
 
 from conftest import make_toy_data
@@ -60,6 +64,74 @@ def test_pretrain_resumes_from_its_checkpoint(tmp_path):
     assert ids.dtype == np.uint16 and len(ids) > 1000
 
 
+def _lrs(history):
+    return [b["event_lr"] for h in history for b in h["batches"] if "train_loss" in b]
+
+
+def test_a_checkpoint_write_killed_before_its_history_still_resumes(tmp_path, monkeypatch, capsys):
+    train, valid = _corpus(tmp_path)
+    run = ["--train", str(train), "--valid", str(valid)] + ARGS
+    ref = tmp_path / "ref"  # the same run, never interrupted
+    main(run + ["--out", str(ref), "--max-epochs", "3"])
+    reference = json.loads((ref / "checkpoint" / "history.json").read_text())
+    out = tmp_path / "run"
+    main(run + ["--out", str(out), "--max-epochs", "2"])
+    ckpt = out / "checkpoint"
+    before = {f: (ckpt / f).read_bytes() for f in ("params.pt", "optimizer.pt", "history.json")}
+
+    replace = os.replace
+
+    def killed_at_the_history(src, dst):  # the process dies before the history is replaced
+        if str(dst).endswith("history.json"):
+            raise OSError("killed")
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", killed_at_the_history)
+    with pytest.raises(OSError, match="killed"):
+        main(run + ["--out", str(out), "--max-epochs", "1"])
+    monkeypatch.setattr(os, "replace", replace)
+    # every file whole: the new epoch's weights and optimizer, the previous history
+    assert (ckpt / "history.json").read_bytes() == before["history.json"]
+    assert (ckpt / "params.pt").read_bytes() != before["params.pt"]
+    assert (ckpt / "optimizer.pt").read_bytes() != before["optimizer.pt"]
+    torch.load(ckpt / "params.pt", weights_only=True)
+    torch.load(ckpt / "optimizer.pt", weights_only=True)
+    assert checkpoint_epochs(ckpt) == 2
+
+    used = []  # the lr each step of the resumed run trains with
+
+    class Spy(pretrain_module.EpochLine):
+        def on_batch_begin(self, net, training=False, **kwargs):
+            if training:
+                used.append(net.optimizer_.param_groups[0]["lr"])
+
+    monkeypatch.setattr(pretrain_module, "EpochLine", Spy)
+    capsys.readouterr()
+    main(run + ["--out", str(out), "--max-epochs", "1"])
+    assert "resuming after epoch 2" in capsys.readouterr().out
+    # not the lr of the epoch-3 optimizer state, but where the schedule resumes
+    np.testing.assert_allclose(used, _lrs(reference)[10:], rtol=1e-6)
+    history = json.loads((ckpt / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2, 3]  # the epoch count goes on
+    assert len(_lrs(history)) == 15
+    np.testing.assert_allclose(_lrs(history), _lrs(reference), rtol=1e-6)  # and the schedule
+    assert not list(ckpt.glob("*.tmp"))
+    assert load_encoder(str(out / "encoder")).metadata["epochs_run"] == 3
+
+
+def test_a_history_without_its_weights_is_an_error(tmp_path):
+    ckpt = tmp_path / "checkpoint"
+    ckpt.mkdir()
+    assert checkpoint_epochs(ckpt) == 0
+    (ckpt / "history.json").write_text("[{}, {}]")
+    (ckpt / "optimizer.pt").write_bytes(b"x")
+    with pytest.raises(FileNotFoundError, match="params.pt"):
+        checkpoint_epochs(ckpt)
+    (ckpt / "params.pt").write_bytes(b"x")
+    assert checkpoint_epochs(ckpt) == 2
+
+
+@pytest.mark.slow
 def test_data_parallel_under_torchrun_with_two_cpu_processes(tmp_path):
     import os
     import re

@@ -4,7 +4,9 @@ import pickle
 
 import numpy as np
 import pytest
-from sklearn.model_selection import GridSearchCV
+from sklearn.base import clone
+from sklearn.metrics import r2_score
+from sklearn.model_selection import GridSearchCV, KFold
 
 from ulmfit_sklearn import ULMFiTRegressor
 
@@ -31,7 +33,7 @@ def test_learns_the_signal_in_the_targets_units(fitted):
     pred = fitted.predict(X)
     assert pred.shape == (len(X),) and pred.dtype == np.float64
     assert pred[y > 3000].mean() - pred[y < 3000].mean() > 1000
-    assert fitted.score(X, y) > 0.3  # R^2
+    assert fitted.score(X, y) == pytest.approx(r2_score(y, pred)) and fitted.score(X, y) > 0.3
     np.testing.assert_allclose(fitted.y_mean_, [3000.0])
     assert fitted.n_outputs_ == 1
 
@@ -66,7 +68,13 @@ def test_pickles_and_predicts_the_same(fitted, data):
 
 def test_grid_search_scores_r2(tiny_encoder_dir, data):
     X, y = data
-    gs = GridSearchCV(ULMFiTRegressor(str(tiny_encoder_dir), **FAST),
-                      {"lr_decay": [1.0, 2.6]}, cv=2).fit(X, y)
+    est = ULMFiTRegressor(str(tiny_encoder_dir), **FAST)
+    gs = GridSearchCV(est, {"lr_decay": [1.0, 2.6]}, cv=2).fit(X, y)
     assert set(gs.cv_results_["param_lr_decay"]) == {1.0, 2.6}
-    assert np.isfinite(gs.best_score_)
+    # the default scoring is R^2 on the held-out fold: refit one candidate on the first fold
+    train, test = next(KFold(2).split(X))
+    one = clone(est).set_params(lr_decay=2.6).fit([X[i] for i in train], y[train])
+    k = list(gs.cv_results_["param_lr_decay"]).index(2.6)
+    assert gs.cv_results_["split0_test_score"][k] == pytest.approx(
+        r2_score(y[test], one.predict([X[i] for i in test])), rel=1e-5)
+    assert gs.score(X, y) == pytest.approx(r2_score(y, gs.predict(X)))

@@ -1,10 +1,10 @@
-"""What every ULMFiT estimator shares: parameters, input checks, the encoder, the
-LM fine-tuning stage (with its cache) and the classifier-stage net."""
+"""What every ULMFiT estimator shares: parameters, input checks, the encoder, and
+the one path through stages 2 and 3 (:meth:`ULMFiTBase._run_stages`) that every
+estimator's ``fit`` and :func:`~ulmfit_sklearn.diagnostics.lr_find` take."""
 
 import numbers
 import os
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import joblib
@@ -12,142 +12,16 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory
 
 from . import __version__
+from ._compat import Interval, StrOptions
 from .encoders import (Encoder, extend_vocabulary, load_encoder, lm_state_dict, new_words,
                        random_encoder)
 from .modules import CLAS_DROPOUT, LM_DROPOUT, SequenceClassifier, scaled_dropout
 from .text import encode_texts
-from .training.batching import DocumentDataset, TokenStream
-from .training.stages import make_classifier_net, make_lm_net
-
-AUTO = "auto"
-
-_LM_PARAMS = """\
-    pretrained : str, path or None, default="default"
-        The encoder to start from: the name of a bundled encoder (``"default"`` is
-        the package's default), a path to an encoder folder (see
-        :mod:`ulmfit_sklearn.encoders`), or None for a randomly initialised encoder
-        of the default's shape and tokenizer (the paper's "no pretraining" ablation).
-
-    lm_epochs : int, default=1
-        Epochs of target-task language-model fine-tuning (stage 2); 0 skips it.
-
-    lm_lr : float, default=5e-3
-        Peak learning rate of stage 2 for the top layer group.
-
-    lm_drop_mult : float, default=0.3
-        Multiplier of the language model's dropout probabilities in stage 2
-        (fastai's LM dropouts: embedding 0.02, input 0.25, weight 0.2, hidden 0.15,
-        output 0.1).
-
-    lm_lr_decay : float, default=2.6
-        Discriminative fine-tuning in stage 2: each layer group's learning rate is
-        the one above divided by ``lm_lr_decay``.  (Stage 2's STLR has the paper's
-        shape: cut_frac 0.1, ratio 32.)
-
-    lm_bptt : int, default=70
-        Mean length of the language model's training windows.
-
-    lm_batch_size : int or "auto", default="auto"
-        Number of parallel rows the token stream is cut into in stage 2.  "auto":
-        32, fewer on small data so that an epoch has at least about 25 windows
-        (``min(32, max(4, n_tokens // (25 * lm_bptt)))``).
-
-"""
-
-_STAGE3_PARAMS = """\
-    unfreeze_epochs : sequence of int or None, default=None
-        Epochs of each gradual-unfreezing stage of stage 3.  The first stage trains
-        the head only; each further stage unfreezes one more layer group from the
-        top (the embedding goes with the lowest LSTM layer); the last stage always
-        trains everything.  ``(1, 2)`` is head then all, ``(3,)`` is no gradual
-        unfreezing, zeros skip a stage.  None: the paper's schedule, one epoch per
-        stage and two for the last (``(1, 1, 1, 2)`` for a 3-layer encoder).
-
-    lr : float, default=2e-2
-        Peak learning rate of stage 3's first stage (for the head).  As in fastai's
-        recipe, stage k (0-based) peaks at ``lr / 2**k`` and the final all-layers
-        stage at ``lr / 20`` (``lr`` itself when it is the only stage).
-
-    lr_decay : float, default=1.0
-        Discriminative fine-tuning in stage 3: each layer group gets the learning
-        rate of the group above divided by ``lr_decay``; the paper's value is 2.6.
-        The default 1.0 (every group at the stage's rate) measured better with the
-        bundled encoder: lower validation error on IMDb, TREC-6, SST-2 and AG News
-        in 10 of 11 runs at n = 1,000 (docs/benchmarks.md, schedule search); this
-        small, CPU-pretrained encoder's lower layers need to move as much as the top.
-        Try 2.6 with a stronger encoder (e.g. fastai's WT103).  Stage 2 keeps the
-        paper's 2.6 (``lm_lr_decay``).
-
-    stlr_cut_frac : float, default=0.1
-        Fraction of each STLR cycle spent increasing the learning rate.
-
-    stlr_ratio : float, default=32
-        How much smaller the lowest STLR learning rate is than the peak.
-
-    stlr : bool, default=True
-        Use slanted triangular learning rates in stage 3; False keeps each stage's
-        peak learning rate constant (the paper's "no STLR" ablation).
-
-    drop_mult : float, default=0.5
-        Multiplier of the classifier's dropout probabilities (fastai's classifier
-        dropouts: embedding 0.05, input 0.4, weight 0.5, hidden 0.3, head 0.4 and
-        0.1).
-
-    bptt : int, default=72
-        Chunk length of BPT3C: documents are read ``bptt`` tokens at a time with
-        the LSTM state carried across chunks.
-
-    max_len : int, default=1440
-        Pooling and gradients cover each document's last ``max_len`` tokens;
-        earlier chunks only carry the state (no gradient), so memory stays bounded
-        for long documents.
-
-    batch_size : int or "auto", default="auto"
-        Documents per batch in stage 3.  "auto": ``min(32, max(8, n // 25))`` for
-        ``n`` labeled documents, so that small data sets still get enough
-        optimizer steps.
-
-"""
-
-_RUN_PARAMS = """\
-    device : {"auto", "cpu", "cuda"} or str, default="auto"
-        Torch device; "auto" takes CUDA when available.
-
-    autocast : bool, default=False
-        Run forward passes under bf16 autocast.  On this project's development
-        CPU (an Intel Xeon, torch 2.13) bf16 LSTMs ran slower than fp32, hence
-        off by default; useful on GPUs and on CPUs with fast bf16.
-
-    memory : str, path, joblib.Memory or None, default=None
-        Cache for the fine-tuned language model of stage 2, so that a grid search
-        over stage-3 parameters runs stage 2 once per training fold.  Keyed by the
-        texts, the ``lm_`` parameters (and ``autocast``), the encoder's checksum,
-        the (int) ``random_state`` and the package version.  Stage 2 depends on
-        nothing else.
-
-    random_state : int, RandomState instance or None, default=None
-        Seed of the fit (initialisation, dropout, batch order).  The same int gives
-        identical predictions on CPU.  The global torch and numpy generators are
-        left as they were.
-
-    verbose : int, default=0
-        0 is silent; 1 prints skorch's epoch tables and progress bars.
-
-"""
-
-#: Parameter descriptions shared by the estimators' docstrings (see :func:`fill_doc`).
-PARAM_DOCS = {"lm_params": _LM_PARAMS, "stage3_params": _STAGE3_PARAMS, "run_params": _RUN_PARAMS}
-
-
-def fill_doc(doc):
-    """Put the shared parameter descriptions into a docstring's ``{{name}}`` slots."""
-    for name, text in PARAM_DOCS.items():
-        doc = doc.replace("{{%s}}" % name, text)
-    return doc
+from .training.batching import DocumentDataset
+from .training.stages import AUTO, finetune_language_model, seeded, train_classifier
 
 
 def validate_texts(X, name="X"):
@@ -170,21 +44,22 @@ def validate_texts(X, name="X"):
     return texts
 
 
-def _has_nan(y):
+def _is_missing(value):
+    """None, NaN, pandas' NA and NaT: a value that is not a label."""
+    if value is None:
+        return True
+    try:
+        return bool(value != value)  # NaN and NaT differ from themselves
+    except (TypeError, ValueError):  # pd.NA: its comparisons have no truth value
+        return True
+
+
+def _has_missing(y):
     if y.dtype.kind == "f":
         return bool(np.isnan(y).any())
     if y.dtype.kind == "O":
-        return any(v is None or (isinstance(v, float) and np.isnan(v)) for v in y)
+        return any(_is_missing(v) for v in y.ravel())
     return False
-
-
-@contextmanager
-def seeded(seed, device):
-    """Seed torch for a fit without touching the caller's global generators."""
-    devices = [torch.device(device).index or 0] if str(device).startswith("cuda") else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
 
 
 @dataclass
@@ -204,35 +79,44 @@ class Targets:
     attrs: dict = field(default_factory=dict)
 
 
-def finetune_language_model(encoder, docs, *, epochs, lr, lr_decay, drop_mult, bptt, batch_size,
-                            cut_frac, ratio, seed, device, autocast, verbose, lr_range=None):
-    """Stage 2: fine-tune the encoder's language model on ``docs`` (token ids).
+@dataclass
+class StageRun:
+    """What :meth:`ULMFiTBase._run_stages` returns."""
 
-    The softmax covers only the token ids that ``docs`` contain (fastai's
-    target-task vocabulary): on 1,000 IMDb reviews that is 16k of 34k ids, and
-    training steps take about 70 % of the time.
+    #: the encoder after stage 2, its vocabulary extended (see ``_language_model``)
+    encoder: Encoder
+    #: what identifies the starting encoder (its checksum), for the cache
+    encoder_key: str
+    #: token ids of every text
+    docs: list
+    #: stage 2's skorch history
+    lm_history: list
+    #: stage 3's fitted ClassifierNet (None when no stage 3 ran)
+    net: object = None
+
+
+def finetune_encoder(encoder, docs, *, epochs, lr, lr_decay, drop_mult, bptt, batch_size,
+                     cut_frac, ratio, seed, device, autocast, verbose, lr_range=None):
+    """Stage 2 on an :class:`~ulmfit_sklearn.encoders.Encoder`: its language model
+    (with the ``drop_mult``-scaled LM dropouts) fine-tuned on ``docs`` by
+    :func:`~ulmfit_sklearn.training.stages.finetune_language_model`.
+
     Returns the fine-tuned state dict (fp32, CPU) and the skorch history.
-    ``lr_range`` runs a learning-rate range test instead (see ``make_lm_net``).
     """
-    stream = TokenStream(docs)
-    if batch_size == AUTO:  # at least ~25 windows per epoch on small data
-        batch_size = int(min(32, max(4, len(stream) // (bptt * 25))))
     with seeded(seed, device):
         lm = encoder.build_module(**scaled_dropout(LM_DROPOUT, drop_mult))
-        lm.restrict_output(np.unique(stream.stream()))
-        net = make_lm_net(lm, stream, epochs=epochs, lr=lr, lr_decay=lr_decay,
-                          batch_size=batch_size, bptt=bptt, cut_frac=cut_frac, ratio=ratio,
-                          seed=seed, device=device, autocast=autocast, verbose=verbose,
-                          lr_range=lr_range)
-        net.fit(stream, None)
+        net = finetune_language_model(lm, docs, epochs=epochs, lr=lr, lr_decay=lr_decay,
+                                      bptt=bptt, batch_size=batch_size, cut_frac=cut_frac,
+                                      ratio=ratio, seed=seed, device=device, autocast=autocast,
+                                      verbose=verbose, lr_range=lr_range)
     return lm_state_dict(net.module_), net.history.to_list()
 
 
 def _cached_finetune(texts, encoder_key, lm_params, seed, version, *, encoder, docs, device, verbose):
     """The memory-cached entry of stage 2; the cache key is every argument but the
-    keyword-only ones (texts, encoder checksum, lm_ parameters, seed, version)."""
-    return finetune_language_model(encoder, docs, seed=seed, device=device, verbose=verbose,
-                                   **lm_params)
+    keyword-only ones (texts, encoder checksum, lm_ parameters, seed, version).
+    An interrupted fine-tuning raises, so joblib stores nothing for it."""
+    return finetune_encoder(encoder, docs, seed=seed, device=device, verbose=verbose, **lm_params)
 
 
 class InconsistentVersionWarning(UserWarning):
@@ -333,21 +217,31 @@ class ULMFiTBase(BaseEstimator):
     def _targets(self, y, n):
         if y is None:
             raise ValueError("y is required: this estimator is supervised")
-        y = np.asarray(y)
+        raw, y = y, np.asarray(y)
+        if y.dtype.kind in "US" and not isinstance(raw, np.ndarray):
+            # numpy turns a list (or Series) mixing types into strings: NaN into 'nan',
+            # int labels next to a str unlabeled marker into '0', '1'; keep the values
+            y = np.asarray(raw, dtype=object)
         if y.ndim == 2 and y.shape[1] == 1:
             y = y.ravel()
         if y.ndim != 1:
             raise ValueError(f"y must be 1-D, got shape {y.shape}")
         if len(y) != n:
             raise ValueError(f"X and y have different lengths: {n} documents, {len(y)} targets")
-        if _has_nan(y):
-            raise ValueError("y contains NaN or None")
+        marker = getattr(self, "unlabeled_label", None)
+        if _has_missing(y) and not (marker is not None and _is_missing(marker)):
+            raise ValueError("y contains missing values (NaN, None or pandas' NA); drop those "
+                             "rows, or pass unlabeled_label=float('nan') to use their texts "
+                             "in stage 2 only")
         return y
 
     def _labeled_mask(self, y):
-        if self.unlabeled_label is None:
+        marker = self.unlabeled_label
+        if marker is None:
             return np.ones(len(y), dtype=bool)
-        return np.asarray([not _equal(v, self.unlabeled_label) for v in y], dtype=bool)
+        if _is_missing(marker):  # NaN marks the missing labels, whichever kind they are
+            return np.asarray([not _is_missing(v) for v in y], dtype=bool)
+        return np.asarray([not _equal(v, marker) for v in y], dtype=bool)
 
     # ------------------------------------------------------------------ encoder
     def _load_encoder(self, seed):
@@ -393,15 +287,52 @@ class ULMFiTBase(BaseEstimator):
         return int(self.batch_size)
 
     # ------------------------------------------------------------------ stages
-    def _language_model(self, encoder, key, texts, seed, device):
+    def _run_stages(self, texts, targets=None, *, lr_range=None, range_stage="classifier"):
+        """The one path through ULMFiT's stages 2 and 3.
+
+        Loads the encoder, fine-tunes its language model on all ``texts`` (stage 2,
+        through the ``memory`` cache), then, given ``targets`` (:class:`Targets`),
+        trains the classifier on the labeled texts (stage 3).  Sets no attribute:
+        the caller does once everything succeeded, so an interrupted or failing
+        fit leaves the estimator as it was.
+
+        ``lr_range=(start_lr, end_lr, steps)`` runs a learning-rate range test of
+        ``range_stage`` instead: ``"lm"`` tests stage 2 (one epoch, never cached,
+        no stage 3); ``"classifier"`` runs stage 2 as a fit would and tests the
+        first stage of stage 3.
+        """
+        seed, device = self._seed(), self._device()
+        encoder, key = self._load_encoder(seed)
+        stage_epochs = None if targets is None else self._stage_epochs(encoder)
+        lm_range = lr_range if range_stage == "lm" else None
+        tuned, docs, lm_history = self._language_model(encoder, key, texts, seed, device,
+                                                       lr_range=lm_range)
+        run = StageRun(tuned, key, docs, lm_history)
+        if targets is None or lm_range:
+            return run
+        docs = self._labeled_docs(docs, targets)
+        with seeded(seed, device):
+            run.net = train_classifier(
+                self._classifier_module(tuned, targets.n_out), docs, targets.y,
+                **self._stage3_params(len(docs), targets, stage_epochs, seed, device,
+                                      tuned.tokenizer.pad_id, lr_range))
+        return run
+
+    def _language_model(self, encoder, key, texts, seed, device, lr_range=None):
         """Stage 2: ``encoder`` (from :meth:`_load_encoder`) fine-tuned on ``texts``,
-        through the cache.
+        through the cache (a range test, ``lr_range``, is never cached).
 
         Returns (encoder with the fine-tuned weights, its vocabulary extended by every
         word of its vectors if it has some; token ids of ``texts``; stage-2 history).
         """
         encoder = extend_vocabulary(encoder, new_words(encoder, texts))  # word vocabularies only
         docs = encode_texts(encoder.tokenizer, texts)
+        if lr_range:
+            params = dict(self._lm_params(), epochs=1)
+            lm_state, lm_history = finetune_encoder(encoder, docs, seed=seed, device=device,
+                                                    verbose=self.verbose, lr_range=lr_range,
+                                                    **params)
+            return encoder, docs, lm_history
         lm_state, lm_history = self._finetune(encoder, key, texts, docs, seed, device)
         tuned = Encoder(encoder.config, lm_state, encoder.tokenizer, encoder.metadata,
                         encoder.path, encoder.vectors)
@@ -409,60 +340,72 @@ class ULMFiTBase(BaseEstimator):
             tuned = extend_vocabulary(tuned, tuned.vectors[0])
         return tuned, docs, lm_history
 
+    def _classifier_module(self, tuned, n_out):
+        """Stage 3's :class:`~ulmfit_sklearn.modules.SequenceClassifier` over
+        ``tuned``'s encoder, with the ``drop_mult``-scaled classifier dropouts."""
+        module = SequenceClassifier(tuned.build_module().encoder, n_out, bptt=self.bptt,
+                                    max_len=self.max_len)
+        module.set_dropout(**scaled_dropout(CLAS_DROPOUT, self.drop_mult))
+        return module
+
+    def _stage3_params(self, n_docs, targets, stage_epochs, seed, device, pad_idx, lr_range=None):
+        """Everything that configures stage 3's net (see ``make_classifier_net``)."""
+        return dict(
+            stage_epochs=stage_epochs, lr=self.lr, lr_decay=self.lr_decay,
+            batch_size=self._batch_size(n_docs), cut_frac=self.stlr_cut_frac,
+            ratio=self.stlr_ratio, constant_lr=not self.stlr, criterion=targets.criterion,
+            criterion_kwargs=targets.criterion_kwargs, seed=seed, device=device,
+            autocast=self.autocast,
+            validation_fraction=None if lr_range else self.validation_fraction,
+            stratify=targets.y if targets.stratify else None, pad_idx=pad_idx,
+            verbose=self.verbose, lr_range=lr_range)
+
     def _fit(self, X, y):
-        """The estimators' ``fit``: validate, run stages 2 and 3, set the attributes."""
+        """The estimators' ``fit``: validate, run stages 2 and 3, then set the
+        attributes (only once everything succeeded)."""
         self._check_params()
         texts = self._texts(X, reset=True)
         targets = self._training_targets(texts, y)
-        self._reset()
-        self._fit_ulmfit(texts, targets)
-        for name, value in targets.attrs.items():
-            setattr(self, name, value)
+        run = self._run_stages(texts, targets)
+        history = {"lm": run.lm_history, "classifier": run.net.history.to_list()}
+        _trim(run.net)
+        self._set_fitted({**targets.attrs, "net_": run.net, "tokenizer_": run.encoder.tokenizer,
+                          "encoder_sha256_": run.encoder_key, "history_": history})
         return self
+
+    def save(self, folder):
+        """Write the fitted estimator to ``folder`` in a safe format (weights as
+        safetensors, everything else as JSON); :func:`ulmfit_sklearn.load` reads
+        it without unpickling anything.  Pickles (joblib) run code when loaded:
+        load those only from a trusted source.  Returns the folder's path."""
+        from .persistence import save
+
+        return save(self, folder)
+
+    @classmethod
+    def load(cls, folder):
+        """Read an estimator of this class that :meth:`save` wrote."""
+        from .persistence import ModelFileError, load
+
+        est = load(folder)
+        if not isinstance(est, cls):
+            raise ModelFileError(f"{folder} holds a {type(est).__name__}, not a {cls.__name__}")
+        return est
+
+    def _set_fitted(self, attrs):
+        """Replace what an earlier fit learned by ``attrs``."""
+        self._reset()
+        for name, value in attrs.items():
+            setattr(self, name, value)
 
     def _training_targets(self, texts, y):
         """Validate ``y`` into :class:`Targets` (each estimator defines it)."""
         raise NotImplementedError
 
-    def _classifier_net(self, tuned, docs, targets, stage_epochs, seed, device, lr_range=None):
-        """The stage-3 net over ``tuned``'s encoder and the labeled ``docs``."""
-        ps = (CLAS_DROPOUT["output"] * self.drop_mult, 0.1 * self.drop_mult)
-        awd = tuned.build_module().encoder
-        awd.set_dropout(**scaled_dropout(CLAS_DROPOUT, self.drop_mult))
-        module = SequenceClassifier(awd, targets.n_out, bptt=self.bptt, max_len=self.max_len,
-                                    ps=tuple(min(p, 0.99) for p in ps))
-        return make_classifier_net(
-            module, n_train=len(docs), stage_epochs=stage_epochs, lr=self.lr,
-            lr_decay=self.lr_decay, batch_size=self._batch_size(len(docs)),
-            cut_frac=self.stlr_cut_frac, ratio=self.stlr_ratio, constant_lr=not self.stlr,
-            criterion=targets.criterion, criterion_kwargs=targets.criterion_kwargs, seed=seed,
-            device=device, autocast=self.autocast,
-            validation_fraction=None if lr_range else self.validation_fraction,
-            stratify=targets.y if targets.stratify else None, pad_idx=tuned.tokenizer.pad_id,
-            verbose=self.verbose, lr_range=lr_range)
-
     def _labeled_docs(self, docs, targets):
         if targets.labeled is None:
             return docs
         return [d for d, m in zip(docs, targets.labeled) if m]
-
-    def _fit_ulmfit(self, texts, targets):
-        """Run stages 2 and 3: all ``texts`` feed stage 2, the labeled ones stage 3."""
-        seed = self._seed()
-        device = self._device()
-        encoder, key = self._load_encoder(seed)
-        stage_epochs = self._stage_epochs(encoder)
-        tuned, docs, lm_history = self._language_model(encoder, key, texts, seed, device)
-        lab_docs = self._labeled_docs(docs, targets)
-        with seeded(seed, device):
-            net = self._classifier_net(tuned, lab_docs, targets, stage_epochs, seed, device)
-            net.fit(DocumentDataset(lab_docs, targets.y), targets.y)
-        self.history_ = {"lm": lm_history, "classifier": net.history.to_list()}
-        net.trim_for_prediction()
-        self.net_ = net
-        self.tokenizer_ = tuned.tokenizer
-        self.encoder_sha256_ = key
-        return self
 
     def _forward(self, X):
         """Raw outputs (logits) of the fitted net, in input order, as numpy."""
@@ -484,6 +427,15 @@ class ULMFiTBase(BaseEstimator):
         tags.input_tags.two_d_array = False
         tags.non_deterministic = False
         return tags
+
+
+def _trim(net):
+    """Keep what prediction needs: skorch's trim drops the optimizer, criterion,
+    callbacks and history; the ``module`` parameter (the instance the net was built
+    from) becomes its class, since skorch pickles ``module_`` apart from it and the
+    weights would be stored twice."""
+    net.trim_for_prediction()
+    net.module = type(net.module_)
 
 
 def _equal(a, b):

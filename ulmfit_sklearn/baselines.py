@@ -5,10 +5,22 @@ from sklearn.linear_model import LogisticRegressionCV
 from sklearn.pipeline import make_pipeline
 
 
+def _l2_options():
+    """Arguments that ask ``LogisticRegressionCV`` for a plain L2 search quietly.
+
+    scikit-learn 1.8 deprecated ``penalty`` in favour of ``l1_ratios`` (``(0.0,)``
+    is L2; None warns) and added ``use_legacy_attributes`` (not passing it warns).
+    Before 1.8, L2 is the default, ``use_legacy_attributes`` does not exist and
+    ``l1_ratios`` without ``penalty="elasticnet"`` warns: pass nothing there.
+    """
+    if "use_legacy_attributes" in LogisticRegressionCV().get_params():
+        return {"l1_ratios": (0.0,), "use_legacy_attributes": False}
+    return {}
+
+
 def tfidf_logreg(max_iter=3000):
     """``TfidfVectorizer`` (word 1-2 grams, sublinear tf) + ``LogisticRegressionCV``
     (L2, regularisation chosen by 5-fold cross-validated accuracy)."""
     return make_pipeline(
         TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
-        LogisticRegressionCV(max_iter=max_iter, scoring="accuracy", l1_ratios=(0.0,),
-                             use_legacy_attributes=False))
+        LogisticRegressionCV(max_iter=max_iter, scoring="accuracy", **_l2_options()))

@@ -6,12 +6,13 @@ import numpy as np
 import torch
 from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import AUTO, Targets, ULMFiTBase, fill_doc
+from ._base import AUTO, Targets, ULMFiTBase
+from ._compat import Interval, StrOptions, check_score_weight
+from ._docs import fill_doc
 
 
 class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
@@ -38,8 +39,11 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
 
     unlabeled_label : object, default=None
         Rows whose target equals this value are unlabeled: they join stage 2 only,
-        are not classes, and are ignored by ``score``.  None: every row is labeled.
-        (Not for multi-label ``y``.)
+        are not classes, and are ignored by ``score``.  None: every row is labeled,
+        and a missing label (None, NaN, pandas' NA) is an error.  ``float("nan")``:
+        the rows with a missing label are the unlabeled ones.  Labels keep their
+        type next to a marker of another type (int labels with ``"u"``).  (Not for
+        multi-label ``y``.)
 
     threshold : float, default=0.5
         Multi-label only: ``predict`` sets a label where its probability is at
@@ -168,8 +172,26 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
                               "multilabel_": True})
 
     def decision_function(self, X):
-        """Scores (logits) of each class, shape (n_samples, n_classes)."""
-        return self._forward(X)
+        """Confidence scores of the documents, as scikit-learn's classifiers give them.
+
+        Parameters
+        ----------
+        X : iterable of str
+            Documents.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Binary ``y``: the score of ``classes_[1]``, the difference of the two
+            logits (positive where ``classes_[1]`` is predicted), so that
+            ``roc_auc_score(y, clf.decision_function(X))`` works.  Multiclass:
+            the logit of each class.  Multi-label: the logit of each label
+            (positive where the label's probability is above 0.5).
+        """
+        logits = self._forward(X)
+        if not self.multilabel_ and logits.shape[1] == 2:
+            return logits[:, 1] - logits[:, 0]
+        return logits
 
     def predict_log_proba(self, X):
         """Log of :meth:`predict_proba`."""
@@ -194,14 +216,35 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
 
     def score(self, X, y, sample_weight=None):
         """Accuracy on (X, y) (for multi-label ``y``, of whole label sets); rows
-        labeled ``unlabeled_label`` are ignored."""
+        labeled ``unlabeled_label`` are ignored.
+
+        Parameters
+        ----------
+        X : iterable of str
+            Documents.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            True labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the documents.
+
+        Returns
+        -------
+        score : float
+            The (weighted) accuracy.
+        """
         check_is_fitted(self, "net_")
-        if self.multilabel_:
-            return accuracy_score(np.asarray(y), self.predict(X), sample_weight=sample_weight)
         texts = self._texts(X, reset=False)
+        sample_weight = check_score_weight(sample_weight, len(texts))
+        if self.multilabel_:
+            return accuracy_score(np.asarray(y), self.predict(texts), sample_weight=sample_weight)
         y = self._targets(y, len(texts))
         keep = self._labeled_mask(y)
         if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight)[keep]
+            sample_weight = sample_weight[keep]
         texts = [t for t, k in zip(texts, keep) if k]
         return accuracy_score(y[keep], self.predict(texts), sample_weight=sample_weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True  # y may be an indicator matrix
+        return tags

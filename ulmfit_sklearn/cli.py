@@ -1,14 +1,18 @@
 """Command line: ``ulmfit-sklearn {fit,predict,evaluate,pretrain,demo}``.
 
-``fit`` trains a ULMFiT estimator on a CSV / JSON-lines file and saves it with
-joblib; ``predict`` and ``evaluate`` load such a model file.  Errors in the
-input (a missing column, an unreadable file, a model file of another version)
-end with a one-line message and exit status 2.
+``fit`` trains a ULMFiT estimator on a CSV / JSON-lines file and saves it: as a
+model folder in the safe format (safetensors and JSON, see
+:mod:`ulmfit_sklearn.persistence`), or as a joblib pickle when ``--model`` ends
+in ``.joblib`` or ``.pkl``; ``predict`` and ``evaluate`` load either.  Errors in
+the input (a missing column, an unreadable file, a model of another version, an
+invalid option or parameter value) end with a one-line message and exit status
+2.  Pickles run code when loaded: load pickled models only from a trusted source.
 """
 
 import argparse
 import csv
 import json
+import os
 import sys
 import time
 import warnings
@@ -23,8 +27,63 @@ COMMANDS = {
 }
 
 
+TRUST = ("Model files ending in .joblib or .pkl are pickles: loading one runs any code it "
+         "holds, so load those only from a trusted source.  A model folder (the safe format, "
+         "which 'fit --model FOLDER' writes) loads without running code.")
+PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
+
+
+def _is_pickle(path):
+    return str(path).lower().endswith(PICKLE_SUFFIXES)
+
+
 class CLIError(Exception):
     """A user error: printed as one line, exit status 2."""
+
+
+def _positive_int(text):
+    """argparse type: an int >= 1 (argparse reports anything else, exit status 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _check_output(path, option, folder_ok=False):
+    """A CLIError unless ``path`` can be written: checked before any long work.
+    With ``folder_ok``, ``path`` is a model folder (made if missing)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if folder_ok and os.path.exists(path) and not os.path.isdir(path):
+        raise CLIError(f"{option} {path} is a file; a model folder needs a folder name "
+                       f"(or end it in .joblib for a pickle)")
+    if os.path.isdir(path) and not folder_ok:
+        raise CLIError(f"{option} {path} is a folder, not a file name")
+    if not os.path.isdir(folder):
+        raise CLIError(f"{option} {path}: no such folder {folder}")
+    if not os.access(folder, os.W_OK):
+        raise CLIError(f"{option} {path}: folder {folder} is not writable")
+
+
+def _check_device(device):
+    """A CLIError unless torch can place a tensor on ``device`` (checked before a fit)."""
+    if device == "auto":
+        return
+    import torch
+
+    try:
+        torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise CLIError(f"device {device!r} is not a torch device "
+                       "(use auto, cpu, cuda or cuda:N)") from None
+    try:
+        torch.empty(0, device=device)
+    except Exception as exc:  # AssertionError without CUDA, RuntimeError, NotImplementedError
+        first = (str(exc).splitlines() or [""])[0][:120]
+        raise CLIError(f"device {device!r} is not available here "
+                       f"({type(exc).__name__}: {first})") from None
 
 
 def _parse_value(text):
@@ -52,20 +111,24 @@ def _read(path, text_column, label_column, required_label=True):
     except KeyError as exc:  # a missing column
         raise CLIError(exc.args[0]) from None
     except (OSError, UnicodeDecodeError, ValueError, EOFError, csv.Error) as exc:
-        raise CLIError(f"cannot read {path}: {exc}") from None
+        msg = str(exc)
+        raise CLIError(msg if msg.startswith(str(path)) else f"cannot read {path}: {msg}") from None
 
 
 def load_model(path):
-    """A model file written by ``fit``; a CLIError if it is not one, or if another
-    version of the package saved it."""
+    """A model written by ``fit`` (a model folder, or a pickle); a CLIError if it is
+    not one, or if another version of the package saved it."""
     import joblib
 
     from ._base import InconsistentVersionWarning, ULMFiTBase
+    from .persistence import ModelFileError, load
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", InconsistentVersionWarning)
         try:
-            model = joblib.load(path)
+            model = load(path) if os.path.isdir(path) else joblib.load(path)
+        except ModelFileError as exc:
+            raise CLIError(str(exc)) from None
         except FileNotFoundError:
             raise CLIError(f"no such model file: {path}") from None
         except Exception as exc:  # pickle raises many kinds
@@ -101,10 +164,14 @@ def _predict(model, X, batch_size, quiet, proba=False):
 
 
 def fit(argv=None):
-    """Fit a ULMFiT estimator on a labeled CSV or JSON-lines file; save it with joblib."""
+    """Fit a ULMFiT estimator on a labeled CSV or JSON-lines file; save it as a model
+    folder (the safe format), or as a joblib pickle if --model ends in .joblib or .pkl."""
     p = argparse.ArgumentParser(prog="ulmfit-sklearn fit", description=fit.__doc__)
     p.add_argument("data", help="training file: .csv or .jsonl (optionally .gz/.bz2/.xz)")
-    p.add_argument("--model", required=True, help="where to write the fitted model (joblib)")
+    p.add_argument("--model", required=True,
+                   help="where to write the fitted model: a folder in the safe format "
+                        "(safetensors + JSON), or a pickle if it ends in .joblib or .pkl; "
+                        "its parent folder must exist")
     p.add_argument("--text-column", default="text")
     p.add_argument("--label-column", default="label")
     p.add_argument("--task", choices=["classification", "regression"], default="classification")
@@ -115,8 +182,9 @@ def fit(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars or epoch tables")
     a = p.parse_args(argv)
+    _check_output(a.model, "--model", folder_ok=not _is_pickle(a.model))
     import joblib
-    from sklearn.utils._param_validation import InvalidParameterError
+    from ._compat import InvalidParameterError
 
     from .classifier import ULMFiTClassifier
     from .regressor import ULMFiTRegressor
@@ -124,24 +192,34 @@ def fit(argv=None):
     cls = ULMFiTClassifier if a.task == "classification" else ULMFiTRegressor
     params = dict(pretrained=a.pretrained, random_state=a.seed, verbose=0 if a.quiet else 1)
     params.update(_params(a.params))
+    unknown = sorted(set(params) - set(cls._get_param_names()))
+    if unknown:
+        raise CLIError(f"unknown parameter {unknown[0]!r} of {cls.__name__} "
+                       f"(parameters: {', '.join(cls._get_param_names())})")
+    est = cls(**params)
+    try:  # invalid values end here, before the data are read and the fit starts
+        est._check_params()
+    except (InvalidParameterError, ValueError) as exc:
+        raise CLIError(str(exc)) from None
+    _check_device(est.device)
     X, y = _read(a.data, a.text_column, a.label_column)
-    try:
-        est = cls(**params)
-    except TypeError as exc:
-        raise CLIError(f"unknown parameter: {exc}") from None
     t0 = time.time()
     try:
         est.fit(X, y)
     except (InvalidParameterError, ValueError) as exc:
         raise CLIError(str(exc)) from None
-    joblib.dump(est, a.model)
+    try:
+        joblib.dump(est, a.model) if _is_pickle(a.model) else est.save(a.model)
+    except OSError as exc:
+        raise CLIError(f"cannot write {a.model}: {exc}") from None
     print(f"fitted {cls.__name__} on {len(X)} texts in {time.time() - t0:.0f}s; saved to {a.model}")
     return est
 
 
 def _model_command(name, doc, data_help):
-    p = argparse.ArgumentParser(prog=f"ulmfit-sklearn {name}", description=doc)
-    p.add_argument("model", help="a model file written by 'ulmfit-sklearn fit'")
+    p = argparse.ArgumentParser(prog=f"ulmfit-sklearn {name}", description=doc, epilog=TRUST)
+    p.add_argument("model", help="a model written by 'ulmfit-sklearn fit': a model folder, or "
+                                 "a pickle (.joblib, .pkl: load only from a trusted source)")
     p.add_argument("data", help=data_help)
     p.add_argument("--text-column", default="text")
     return p
@@ -152,16 +230,22 @@ def predict(argv=None):
     p = _model_command("predict", predict.__doc__,
                        "texts: .csv/.jsonl (with --text-column) or .txt (one per line)")
     p.add_argument("--proba", action="store_true", help="also write each class's probability")
-    p.add_argument("--output", default=None, help="CSV file to write (default: stdout)")
-    p.add_argument("--batch-size", type=int, default=256, help="texts per progress step")
+    p.add_argument("--output", default=None,
+                   help="CSV file to write (default: stdout); its folder must exist")
+    p.add_argument("--batch-size", type=_positive_int, default=256, help="texts per progress step")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
+    if a.output:
+        _check_output(a.output, "--output")
     model = load_model(a.model)
     X, _ = _read(a.data, a.text_column, None)
     proba = a.proba and hasattr(model, "predict_proba")
     pred, prob = _predict(model, X, a.batch_size, a.quiet, proba)
     header = ["prediction"] + ([f"proba_{c}" for c in model.classes_] if proba else [])
-    out = open(a.output, "w", newline="", encoding="utf-8") if a.output else sys.stdout
+    try:
+        out = open(a.output, "w", newline="", encoding="utf-8") if a.output else sys.stdout
+    except OSError as exc:
+        raise CLIError(f"cannot write {a.output}: {exc}") from None
     try:
         w = csv.writer(out)
         w.writerow(header)
@@ -177,7 +261,7 @@ def evaluate(argv=None):
     """Score a saved model on a labeled file; prints the metrics as JSON."""
     p = _model_command("evaluate", evaluate.__doc__, "labeled file: .csv or .jsonl")
     p.add_argument("--label-column", default="label")
-    p.add_argument("--batch-size", type=int, default=256, help="texts per progress step")
+    p.add_argument("--batch-size", type=_positive_int, default=256, help="texts per progress step")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
     import numpy as np
@@ -185,6 +269,16 @@ def evaluate(argv=None):
 
     model = load_model(a.model)
     X, y = _read(a.data, a.text_column, a.label_column)
+    if y is None:
+        raise CLIError(f"{a.data}: no labels (a .txt file holds texts only: use .csv or .jsonl)")
+    if not X:
+        raise CLIError(f"{a.data}: no rows to evaluate")
+    if not hasattr(model, "classes_"):
+        try:
+            y = y.astype(float)
+        except (TypeError, ValueError):
+            raise CLIError(f"{a.data}: column {a.label_column!r} holds values that are not "
+                           "numbers, which a regressor needs") from None
     pred, _ = _predict(model, X, a.batch_size, a.quiet)
     if hasattr(model, "classes_"):  # labels read from a file are text: compare as text
         y, pred = np.asarray(y).astype(str), np.asarray(pred).astype(str)
@@ -192,7 +286,6 @@ def evaluate(argv=None):
                   "error": 1 - metrics.accuracy_score(y, pred),
                   "f1_macro": metrics.f1_score(y, pred, average="macro")}
     else:
-        y = y.astype(float)
         result = {"n": len(X), "r2": metrics.r2_score(y, pred),
                   "mae": metrics.mean_absolute_error(y, pred),
                   "rmse": float(np.sqrt(metrics.mean_squared_error(y, pred)))}
@@ -204,8 +297,9 @@ def demo(argv=None):
     """Fit ULMFiTClassifier on the bundled TREC-6 sample; compare with TF-IDF."""
     p = argparse.ArgumentParser(prog="ulmfit-sklearn demo", description=demo.__doc__)
     p.add_argument("--pretrained", default="default", help="encoder name or folder")
-    p.add_argument("--n-train", type=int, default=None, help="use only this many training questions")
-    p.add_argument("--n-test", type=int, default=None, help="use only this many test questions")
+    p.add_argument("--n-train", type=_positive_int, default=None,
+                   help="use only this many training questions")
+    p.add_argument("--n-test", type=_positive_int, default=None, help="use only this many test questions")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--verbose", type=int, default=0)
     a = p.parse_args(argv)
@@ -225,7 +319,10 @@ def demo(argv=None):
         ("TfidfVectorizer + LogisticRegressionCV", tfidf_logreg()),
     ]:
         t0 = time.time()
-        est.fit(X_train, y_train)
+        try:
+            est.fit(X_train, y_train)
+        except ValueError as exc:  # an unknown encoder, for one
+            raise CLIError(str(exc)) from None
         fit_s = time.time() - t0
         acc = est.score(X_test, y_test)
         rows.append((name, acc, fit_s))
@@ -234,16 +331,24 @@ def demo(argv=None):
 
 
 def _pretrain(argv):
+    from .encoders import EncoderError
     from .pretrain import main as pretrain_main
 
-    return pretrain_main(argv)
+    try:
+        return pretrain_main(argv)
+    except (FileNotFoundError, EncoderError) as exc:  # a missing text file, an unknown --init
+        raise CLIError(str(exc)) from None
 
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     handlers = {"fit": fit, "predict": predict, "evaluate": evaluate, "pretrain": _pretrain,
                 "demo": demo}
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in handlers:
+    if argv and argv[0] not in handlers and argv[0] not in ("-h", "--help"):
+        print(f"ulmfit-sklearn: error: unknown command {argv[0]!r} (choose from "
+              f"{', '.join(COMMANDS)}; see ulmfit-sklearn --help)", file=sys.stderr)
+        return EXIT_ERROR
+    if not argv or argv[0] in ("-h", "--help"):
         print("usage: ulmfit-sklearn {" + ",".join(COMMANDS) + "} [options]\n")
         for name, text in COMMANDS.items():
             print(f"  {name:9s} {text}")
@@ -252,7 +357,8 @@ def main(argv=None):
     try:
         handlers[argv[0]](argv[1:])
     except CLIError as exc:
-        print(f"ulmfit-sklearn {argv[0]}: error: {exc}", file=sys.stderr)
+        msg = " ".join(str(exc).split())  # one line, whatever the message
+        print(f"ulmfit-sklearn {argv[0]}: error: {msg}", file=sys.stderr)
         return EXIT_ERROR
     return 0
 

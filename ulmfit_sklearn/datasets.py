@@ -40,9 +40,13 @@ def _records(path):
             for i, line in enumerate(f, 1):
                 if line.strip():
                     try:
-                        rows.append(json.loads(line))
+                        row = json.loads(line)
                     except ValueError as exc:
                         raise ValueError(f"{path}, line {i}: not valid JSON ({exc})") from None
+                    if not isinstance(row, dict):
+                        raise ValueError(f"{path}, line {i}: not a JSON object "
+                                         f"({{\"text\": ...}}) but a {type(row).__name__}")
+                    rows.append(row)
             return rows
         return list(csv.DictReader(f))
 
@@ -74,14 +78,24 @@ def load_texts(path, text_column="text", label_column="label", required_label=Tr
     cols = list(rows[0].keys())
     if text_column not in cols:
         raise KeyError(f"{path}: no column {text_column!r} (columns: {cols})")
-    texts = [r[text_column] or "" for r in rows]
+    texts = [v or "" for v in _column(path, rows, text_column)]
     if label_column is None:
         return texts, None
     if label_column not in cols:
         if required_label:
             raise KeyError(f"{path}: no column {label_column!r} (columns: {cols})")
         return texts, None
-    return texts, np.array([r[label_column] for r in rows])
+    return texts, np.array(_column(path, rows, label_column))
+
+
+def _column(path, rows, key):
+    """One field of every row; a KeyError naming the first row (1-based) without it
+    (JSON-lines rows need not share their keys)."""
+    try:
+        return [r[key] for r in rows]
+    except KeyError:
+        i = next(i for i, r in enumerate(rows, 1) if key not in r)
+        raise KeyError(f'{path}, row {i}: no "{key}" field') from None
 
 
 def load_trec6_sample():

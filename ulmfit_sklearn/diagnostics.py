@@ -16,10 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.base import clone
 
-from ._base import finetune_language_model, seeded
-from .encoders import extend_vocabulary, new_words
-from .text import encode_texts
-from .training.batching import DocumentDataset
 
 
 @dataclass
@@ -105,28 +101,14 @@ def lr_find(estimator, X, y=None, *, stage="classifier", start_lr=1e-7, end_lr=1
     est = clone(estimator)
     est._check_params()
     texts = est._texts(X, reset=True)
-    lr_range = (float(start_lr), float(end_lr), int(num_it))
-    seed, device = est._seed(), est._device()
-    if stage == "lm":
-        encoder, _ = est._load_encoder(seed)
-        encoder = extend_vocabulary(encoder, new_words(encoder, texts))
-        params = dict(est._lm_params(), epochs=1)
-        _, history = finetune_language_model(encoder, encode_texts(encoder.tokenizer, texts),
-                                             seed=seed, device=device, verbose=est.verbose,
-                                             lr_range=lr_range, **params)
-    else:
+    targets = None
+    if stage == "classifier":
         if not hasattr(est, "_training_targets") or y is None:
             raise ValueError("stage='classifier' needs a classifier or regressor and y")
         targets = est._training_targets(texts, y)
-        encoder, key = est._load_encoder(seed)
-        stage_epochs = est._stage_epochs(encoder)
-        tuned, docs, _ = est._language_model(encoder, key, texts, seed, device)
-        docs = est._labeled_docs(docs, targets)
-        with seeded(seed, device):
-            net = est._classifier_net(tuned, docs, targets, stage_epochs, seed, device,
-                                      lr_range=lr_range)
-            net.fit(DocumentDataset(docs, targets.y), targets.y)
-        history = net.history.to_list()
+    run = est._run_stages(texts, targets, lr_range=(float(start_lr), float(end_lr), int(num_it)),
+                          range_stage=stage)
+    history = run.lm_history if stage == "lm" else run.net.history.to_list()
     losses = _batch_losses(history)[:num_it]
     steps = np.arange(len(losses))
     lrs = start_lr * (end_lr / start_lr) ** (np.minimum(steps, num_it - 1) / max(1, num_it - 1))

@@ -102,7 +102,7 @@ class AWDLSTM(nn.Module):
         self.hidden_dps = nn.ModuleList(LockedDropout(hidden_p) for _ in range(n_layers - 1))
         nn.init.uniform_(self.encoder.weight, -0.1, 0.1)
 
-    def set_dropout(self, embed=0.0, input=0.0, weight=0.0, hidden=0.0, **_):
+    def set_dropout(self, embed=0.0, input=0.0, weight=0.0, hidden=0.0):
         """Change the dropout probabilities (e.g. between LM and classifier)."""
         self.embed_p, self.input_dp.p = embed, input
         for rnn in self.rnns:
@@ -137,13 +137,6 @@ class AWDLSTM(nn.Module):
                 x = self.hidden_dps[i](x)
         return x, new_state
 
-    def layer_groups(self):
-        """Parameter-name prefixes of the layer groups, bottom up.
-
-        The embedding goes with the lowest LSTM layer, as in fastai.
-        """
-        groups = [["encoder.", "rnns.0."]] + [[f"rnns.{i}."] for i in range(1, self.n_layers)]
-        return groups
 
 
 def detach_state(state):
@@ -171,6 +164,21 @@ class LanguageModel(nn.Module):
         self.decoder.weight = encoder.encoder.weight
         nn.init.zeros_(self.decoder.bias)
         self.register_buffer("output_ids", None, persistent=False)
+
+    def set_dropout(self, output=0.0, **encoder_ps):
+        """Set the output dropout and the encoder's (``embed``, ``input``,
+        ``weight``, ``hidden``)."""
+        self.output_dp.p = output
+        self.encoder.set_dropout(**encoder_ps)
+
+    def layer_groups(self):
+        """Parameter-name prefixes of the layer groups, bottom up (fastai's LM split).
+
+        One group per LSTM layer, then the embedding with its tied decoder on top:
+        words new to the vocabulary learn at the top group's rate.
+        """
+        n = self.encoder.n_layers
+        return [[f"encoder.rnns.{i}."] for i in range(n)] + [["encoder.encoder.", "decoder."]]
 
     def restrict_output(self, ids):
         """Predict only the token ids ``ids`` (None: the whole vocabulary again)."""
@@ -350,6 +358,20 @@ class SequenceClassifier(ConcatPoolEncoder):
     @property
     def n_out(self):
         return self.head.lin2.out_features
+
+    def set_dropout(self, output=0.0, **encoder_ps):
+        """Set the head's dropouts (``output`` before its first block, a quarter of
+        it before the second, as fastai's 0.4 and 0.1) and the encoder's."""
+        self.head.set_dropout((output, output / 4))
+        self.encoder.set_dropout(**encoder_ps)
+
+    def layer_groups(self):
+        """Parameter-name prefixes of the layer groups, bottom up (fastai's
+        classifier split): the embedding, each LSTM layer, the head.  Gradual
+        unfreezing trains the head, then one more LSTM layer per stage, and
+        unfreezes the embedding with the lowest layer in the last stage."""
+        n = self.encoder.n_layers
+        return [["encoder.encoder."]] + [[f"encoder.rnns.{i}."] for i in range(n)] + [["head."]]
 
     def forward(self, tokens, lengths):
         return self.head(self.features(tokens, lengths).float())

@@ -25,18 +25,20 @@ import os
 import platform
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import torch
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, Checkpoint, LoadInitState
 
 from .datasets import open_text
 from .encoders import lm_state_dict, make_config, save_encoder
 from .modules import LM_DROPOUT, AWDLSTM, LanguageModel, scaled_dropout
-from .text import SPECIAL_TOKENS, TOKENIZERS, WordTokenizer
+from .text import SPECIAL_TOKENS, TOKENIZERS, WordTokenizer, apply_rules
 from .training.batching import LMStreamBatches, TokenStream
 from .training.callbacks import ShiftedSchedule
+from .training.nets import batch_inclusion_log_q
 from .training.stages import make_lm_net
 
 
@@ -86,6 +88,21 @@ def read_vectors(path, limit=None):
     if not rows:
         raise ValueError(f"{path}: no word vectors found")
     return words, np.asarray(rows, dtype=np.float32)
+
+
+def corpus_vocabulary(files, vocab_size, min_freq=2, every=1):
+    """A word tokenizer over the ``vocab_size`` most frequent words of ``files``.
+
+    Counts the words (after the text rules) of every ``every``-th paragraph of all
+    the files, so a vocabulary drawn from a mixed corpus reflects every part of it,
+    not only the first file.
+    """
+    counts = Counter()
+    for i, text in enumerate(read_paragraphs(files)):
+        if i % every == 0:
+            counts.update(apply_rules(text))
+    words = [w for w, c in counts.most_common() if c >= min_freq and w not in SPECIAL_TOKENS]
+    return WordTokenizer(list(SPECIAL_TOKENS) + words[: max(0, vocab_size - len(SPECIAL_TOKENS))])
 
 
 def vector_vocabulary(words, vocab_size):
@@ -190,23 +207,111 @@ def distributed_context(device):
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
-class SaveEachEpoch(Callback):
-    """After each epoch: a checkpoint (weights, optimizer, history) to resume from."""
+class AtomicCheckpoint(Checkpoint):
+    """skorch's :class:`~skorch.callbacks.Checkpoint`, each file replaced whole.
 
-    def __init__(self, folder):
-        self.folder = Path(folder)
+    skorch writes each file in place, so a run killed while writing leaves a
+    truncated file.  This one writes all the files to temporary names in the
+    checkpoint folder first, then renames each over the old one (``os.replace``,
+    atomic), the history last: a run killed at any moment leaves every file
+    whole, each either the previous epoch's or the new one's.  As the history
+    says how many epochs are done (which sets where a resumed run reads the
+    corpus and where its learning-rate schedule goes on), it never runs ahead of
+    the weights; at worst (killed between the renames) the weights are one epoch
+    ahead of it, and the resumed run trains that epoch again from them.
+
+    Unlike skorch's, a failed write raises (a run should not go on for hours
+    without checkpoints).  Only ``f_params``, ``f_optimizer``, ``f_criterion``
+    and ``f_history`` are written.
+    """
+
+    def save_model(self, net):
+        files = self.get_formatted_files(net)
+        if files.get("f_pickle"):
+            raise ValueError("AtomicCheckpoint does not write f_pickle")
+        order = [k for k in ("f_params", "f_optimizer", "f_criterion") if files.get(k)]
+        if files.get("f_history"):
+            order.append("f_history")  # last: it says which epoch the checkpoint is
+        temps = {k: files[k] + ".tmp" for k in order}
+        for key, tmp in temps.items():
+            if key == "f_history":
+                net.history.to_file(tmp)
+            else:
+                net.save_params(**{key: tmp, "use_safetensors": self.use_safetensors})
+            _fsync(tmp)
+        for key, tmp in temps.items():
+            os.replace(tmp, files[key])
+        _fsync(self.dirname or ".")
+
+
+def _fsync(path):
+    """Flush a file (or a folder's entries) to disk, where the system allows it."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # e.g. a folder on Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+CHECKPOINT_FILES = {"f_params": "params.pt", "f_optimizer": "optimizer.pt",
+                    "f_history": "history.json"}
+
+
+def make_checkpoint(folder):
+    """The checkpoint of a pretraining run: weights, optimizer and history, every epoch."""
+    return AtomicCheckpoint(monitor=None, dirname=str(folder), f_criterion=None,
+                            event_name=None, **CHECKPOINT_FILES)
+
+
+def checkpoint_epochs(folder):
+    """Number of epochs done in the checkpoint in ``folder`` (0 if it has none).
+
+    A checkpoint is its history file; without one (a run killed in its first
+    checkpoint write), training starts afresh.  A history without the weights or
+    the optimizer state (files removed by hand) is an error, not a fresh start.
+    """
+    folder = Path(folder)
+    history = folder / CHECKPOINT_FILES["f_history"]
+    if not history.exists():
+        return 0
+    missing = [f for f in (CHECKPOINT_FILES["f_params"], CHECKPOINT_FILES["f_optimizer"])
+               if not (folder / f).exists()]
+    if missing:
+        raise FileNotFoundError(f"{folder} has a history but no {' or '.join(missing)}; "
+                                "remove the folder to start afresh")
+    return len(json.loads(history.read_text()))
+
+
+class ResumeFromCheckpoint(LoadInitState):
+    """skorch's :class:`~skorch.callbacks.LoadInitState`, then the lrs back on schedule.
+
+    It loads the checkpoint (weights, optimizer, history) at train begin, after the
+    ``scheduler`` callback has set the learning rates where the (shifted) schedule
+    resumes; the loaded optimizer state brings the lrs of the step it was saved
+    at, one epoch ahead after a checkpoint write killed before its history, so
+    they are set back to the schedule's.
+    """
+
+    def __init__(self, checkpoint, scheduler="stlr"):
+        super().__init__(checkpoint)
+        self.scheduler = scheduler
+
+    def on_train_begin(self, net, **kwargs):
+        super().on_train_begin(net, **kwargs)
+        sched = dict(net.callbacks_)[self.scheduler].lr_scheduler_
+        for group, lr in zip(net.optimizer_.param_groups, sched.get_last_lr()):
+            group["lr"] = lr
+
+
+class EpochLine(Callback):
+    """Print one line per epoch: losses, validation perplexity and seconds."""
 
     def on_epoch_end(self, net, **kwargs):
-        tmp = self.folder / "checkpoint.tmp"
-        tmp.mkdir(parents=True, exist_ok=True)
-        net.save_params(f_params=tmp / "params.pt", f_optimizer=tmp / "optimizer.pt",
-                        f_history=tmp / "history.json")
-        final = self.folder / "checkpoint"
-        if final.exists():
-            for f in final.iterdir():
-                f.unlink()
-            final.rmdir()
-        tmp.rename(final)
         h = net.history[-1]
         print(f"epoch {h['epoch']}: train_loss {h['train_loss']:.4f}"
               + (f" valid_loss {h['valid_loss']:.4f} (ppl {math.exp(h['valid_loss']):.1f})"
@@ -236,7 +341,7 @@ def pretrain(train_ids, valid_ids, out_dir, tokenizer, *, emb_size=200, hidden_s
              n_layers=3, tokens=10_000_000, epoch_batches=200, batch_size=64, bptt=70, lr=5e-3,
              drop_mult=0.1, cut_frac=0.02, ratio=32, seed=0, device="cpu", autocast=False,
              max_seconds=None, max_epochs=None, valid_tokens=100_000, metadata=None, verbose=0,
-             init=None, vectors=None):
+             init=None, vectors=None, sampled_softmax=False):
     """Train an AWD-LSTM language model; write checkpoints and the encoder folder.
 
     ``tokens`` sets the length of the one STLR cycle (the run stops early at
@@ -247,6 +352,9 @@ def pretrain(train_ids, valid_ids, out_dir, tokenizer, *, emb_size=200, hidden_s
     ``vectors`` (words, array), e.g. from :func:`read_vectors`, start the embedding
     of a new run (see :func:`init_embedding`) and are kept in the encoder folder,
     where they place target-task words that the vocabulary lacks.
+    ``sampled_softmax`` trains with the in-batch sampled softmax (see
+    :class:`~ulmfit_sklearn.training.nets.LanguageModelNet`; its correction comes
+    from the corpus' unigram counts); validation keeps the full softmax.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -272,30 +380,36 @@ def pretrain(train_ids, valid_ids, out_dir, tokenizer, *, emb_size=200, hidden_s
     elif vectors is not None:
         n = init_embedding(lm, tokenizer, *vectors, seed=seed)
         print(f"{n} of {tokenizer.vocab_size} embeddings start from word vectors", flush=True)
-    lm.encoder.set_dropout(**scaled_dropout(LM_DROPOUT, drop_mult))
-    lm.output_dp.p = LM_DROPOUT["output"] * drop_mult
+    lm.set_dropout(**scaled_dropout(LM_DROPOUT, drop_mult))
     ckpt = out_dir / "checkpoint"
-    done = len(json.loads((ckpt / "history.json").read_text())) if ckpt.exists() else 0
+    checkpoint = make_checkpoint(ckpt)
+    done = checkpoint_epochs(ckpt)  # the history that LoadInitState loads at train begin
     per_row = (len(train) - 1) // batch_size
+    log_q = None
+    if sampled_softmax:
+        counts = np.bincount(np.asarray(ids), minlength=tokenizer.vocab_size)
+        log_q = batch_inclusion_log_q(counts, batch_size * bptt)
     net = make_lm_net(lm, train, epochs=epochs, lr=lr, batch_size=batch_size, bptt=bptt,
                       cut_frac=cut_frac, ratio=ratio, seed=seed, device=device, autocast=autocast,
                       max_batches=epoch_batches, valid_stream=valid, verbose=verbose,
+                      sampled_log_q=log_q,
                       start=(done * epoch_batches * bptt) % max(1, per_row),
-                      callbacks=([("save", SaveEachEpoch(out_dir))] if rank == 0 else [])
+                      callbacks=([("checkpoint", checkpoint), ("epoch_line", EpochLine())]
+                                 if rank == 0 else [])  # one process writes
+                      + [("resume", ResumeFromCheckpoint(checkpoint))]
                       + ([("allreduce", AllReduceGradients())] if world > 1 else [])
                       + ([("time_limit", TimeLimit(max_seconds))] if max_seconds else []))
     net.initialize()
-    if ckpt.exists():
-        net.load_params(f_params=ckpt / "params.pt", f_optimizer=ckpt / "optimizer.pt",
-                        f_history=ckpt / "history.json")
-        print(f"resuming after epoch {done}", flush=True)
     if done:
+        print(f"resuming after epoch {done}", flush=True)
         stlr = dict(net.callbacks_)["stlr"]
         stlr.lr_lambda = ShiftedSchedule(stlr.lr_lambda, done * epoch_batches)
     t0 = time.time()
     todo = epochs - done if max_epochs is None else min(epochs - done, max_epochs)
-    if todo > 0:  # max_epochs=0 only writes the encoder from the last checkpoint
+    if todo > 0:  # the checkpoint is loaded at train begin (LoadInitState)
         net.partial_fit(train, None, epochs=todo)
+    elif done:  # max_epochs=0 only writes the encoder from the last checkpoint
+        net.load_params(checkpoint=checkpoint)
     wall = time.time() - t0
     seen = world * sum(b.get("train_tokens", 0) for h in net.history for b in h["batches"])
     full_valid = np.load(valid_ids, mmap_mode="r")
@@ -309,13 +423,13 @@ def pretrain(train_ids, valid_ids, out_dir, tokenizer, *, emb_size=200, hidden_s
         "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                     f"torch {torch.__version__}, {torch.get_num_threads()} threads, {device}",
         "training": {"lr": lr, "drop_mult": drop_mult, "batch_size": batch_size, "bptt": bptt,
+                     "sampled_softmax": bool(sampled_softmax), "autocast": bool(autocast),
                      "cut_frac": cut_frac, "ratio": ratio, "seed": seed, "planned_tokens": tokens,
                      "epoch_batches": epoch_batches},
         "curve": [{"epoch": h["epoch"], "train_loss": h.get("train_loss"),
                    "valid_loss": h.get("valid_loss")} for h in net.history],
     })
-    lm.encoder.set_dropout()
-    lm.output_dp.p = 0.0
+    lm.set_dropout()
     if world > 1:
         checksum = float(sum(p.double().sum() for p in lm.parameters()))
         print(f"rank {rank}: weights checksum {checksum:.6f}", flush=True)
@@ -334,6 +448,10 @@ def prepare_corpus(a, out):
     t0 = time.time()
     if tok_path.exists():
         tokenizer = tok_cls.load(tok_path)
+    elif a.vocab == "corpus":
+        tokenizer = corpus_vocabulary(a.train, a.vocab_size, every=a.vocab_every)
+        tokenizer.save(out)
+        print(f"vocabulary counted ({tokenizer.vocab_size} words) in {time.time() - t0:.0f}s", flush=True)
     elif a.vectors:
         tokenizer = vector_vocabulary(a.vectors[0], a.vocab_size)
         tokenizer.save(out)
@@ -372,12 +490,24 @@ def main(argv=None):
     p.add_argument("--vectors", default=None,
                    help="word vectors in GloVe's text format: a word vocabulary of their first "
                         "--vocab-size words, whose embeddings start from them")
+    p.add_argument("--vocab", choices=["vectors", "corpus"], default=None,
+                   help="word vocabulary from the first words of --vectors (the default with "
+                        "--vectors) or from the most frequent words of the training files")
+    p.add_argument("--vocab-every", type=int, default=1,
+                   help="with --vocab corpus: count every N-th paragraph")
+    p.add_argument("--corpus-description", default=None,
+                   help="what the training text is, its sources and terms (for the metadata)")
+    p.add_argument("--language", default=None, help="the training text's language and kind")
     p.add_argument("--init", default=None,
                    help="encoder (name or folder) to start from; its tokenizer is reused")
     p.add_argument("--max-epochs", type=int, default=None,
                    help="stop this run after so many epochs (0: write the encoder from the last checkpoint)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--autocast", action="store_true")
+    p.add_argument("--autocast", action="store_true", help="bf16 autocast (fast on CPUs with "
+                   "native bf16, e.g. AVX-512 BF16, and on GPUs)")
+    p.add_argument("--sampled-softmax", action="store_true",
+                   help="train with an in-batch sampled softmax (each step's softmax covers the "
+                        "batch's own target ids); validation uses the full softmax")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar (epoch lines only)")
@@ -389,9 +519,12 @@ def main(argv=None):
     rank, world = distributed_context(a.device)
     init = None
     vectors_meta = {}
+    if a.vocab is None:
+        a.vocab = "vectors" if a.vectors else None
     if a.vectors:
         vectors_meta = {"word_vectors": Path(a.vectors).name}
         a.vectors = read_vectors(a.vectors)
+    if a.vocab:
         a.tokenizer = "word"
     if a.init:
         from .encoders import load_encoder
@@ -412,8 +545,8 @@ def main(argv=None):
     tokenizer = TOKENIZERS[a.tokenizer].load(out / TOKENIZERS[a.tokenizer].filename)
     stats_path = out / "corpus.json"
     stats = json.loads(stats_path.read_text())
-    meta = {"corpus": "Project Gutenberg (public domain), see shared/corpus/MANIFEST.tsv",
-            "language": "English, mostly 19th-century books", "command": " ".join(sys.argv),
+    meta = {"corpus": a.corpus_description or ", ".join(Path(f).name for f in a.train),
+            "language": a.language or "unspecified", "command": " ".join(sys.argv),
             **stats, **vectors_meta}
     enc = pretrain(out / "train_ids.npy", out / "valid_ids.npy", out, tokenizer,
                    emb_size=a.emb_size, hidden_size=a.hidden_size, n_layers=a.n_layers,
@@ -422,6 +555,7 @@ def main(argv=None):
                    autocast=a.autocast,
                    max_seconds=a.max_minutes * 60 if a.max_minutes else None,
                    max_epochs=a.max_epochs, metadata=meta, init=init, vectors=a.vectors,
+                   sampled_softmax=a.sampled_softmax,
                    verbose=0 if a.quiet or rank else 1)
     if enc is not None:
         print(f"encoder written to {enc}", flush=True)

@@ -5,7 +5,9 @@ import torch
 from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import AUTO, Targets, ULMFiTBase, fill_doc
+from ._base import AUTO, Targets, ULMFiTBase
+from ._compat import check_score_weight
+from ._docs import fill_doc
 
 
 class ULMFiTRegressor(RegressorMixin, ULMFiTBase):
@@ -125,3 +127,32 @@ class ULMFiTRegressor(RegressorMixin, ULMFiTBase):
         check_is_fitted(self, "net_")
         out = self._forward(X).astype(np.float64) * self.y_scale_ + self.y_mean_
         return out.ravel() if self.y_ndim_ == 1 else out
+
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination R² of the predictions on (X, y).
+
+        Parameters
+        ----------
+        X : iterable of str
+            Documents.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            True targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the documents.
+
+        Returns
+        -------
+        score : float
+            R² of ``self.predict(X)`` (averaged uniformly over several targets,
+            as :meth:`sklearn.base.RegressorMixin.score`).
+        """
+        check_is_fitted(self, "net_")
+        texts = self._texts(X, reset=False)
+        sample_weight = check_score_weight(sample_weight, len(texts))
+        return super().score(texts, y, sample_weight=sample_weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # y may have several columns
+        tags.target_tags.single_output = True
+        return tags

@@ -4,12 +4,13 @@ import numbers
 
 import numpy as np
 from sklearn.base import TransformerMixin
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import AUTO, ULMFiTBase, fill_doc, seeded
+from ._base import AUTO, ULMFiTBase
+from ._compat import Interval
+from ._docs import fill_doc
 from .modules import ConcatPoolEncoder
-from .training.stages import make_inference_net
+from .training.stages import make_inference_net, seeded
 
 
 class ULMFiTVectorizer(TransformerMixin, ULMFiTBase):
@@ -105,19 +106,15 @@ class ULMFiTVectorizer(TransformerMixin, ULMFiTBase):
         """
         self._check_params()
         texts = self._texts(X, reset=True)
-        seed, device = self._seed(), self._device()
-        encoder, key = self._load_encoder(seed)
-        self._reset()
-        tuned, _, lm_history = self._language_model(encoder, key, texts, seed, device)
-        with seeded(seed, device):
-            module = ConcatPoolEncoder(tuned.build_module().encoder, self.bptt, self.max_len)
-        self.net_ = make_inference_net(module, batch_size=self.batch_size,
-                                       pad_idx=tuned.tokenizer.pad_id, device=device,
-                                       autocast=self.autocast)
-        self.tokenizer_ = tuned.tokenizer
-        self.encoder_sha256_ = key
-        self.history_ = {"lm": lm_history}
-        self.n_features_out_ = module.n_features
+        run = self._run_stages(texts)
+        with seeded(self._seed(), self._device()):
+            module = ConcatPoolEncoder(run.encoder.build_module().encoder, self.bptt, self.max_len)
+        net = make_inference_net(module, batch_size=self.batch_size,
+                                 pad_idx=run.encoder.tokenizer.pad_id, device=self._device(),
+                                 autocast=self.autocast)
+        self._set_fitted({"net_": net, "tokenizer_": run.encoder.tokenizer,
+                          "encoder_sha256_": run.encoder_key, "history_": {"lm": run.lm_history},
+                          "n_features_out_": module.n_features})
         return self
 
     def transform(self, X):

@@ -2,6 +2,7 @@ import numpy as np
 import torch
 
 from ulmfit_sklearn.training.batching import (DocumentBatches, DocumentDataset, LMStreamBatches,
+                                              training_batch_count,
                                               TokenStream, bptt_lengths)
 
 
@@ -50,3 +51,29 @@ def test_document_batches_sortish_and_never_one_in_training():
         spreads.append(int(x["lengths"].max() - x["lengths"].min()))
     assert sum(sizes) == 65 and min(sizes) > 1
     assert np.mean(spreads) < 40  # similar lengths share a batch
+
+
+def _seen(n, batch_size, seed=0):
+    docs = [np.full(3, i) for i in range(n)]
+    it = DocumentBatches(DocumentDataset(docs, np.arange(n)), batch_size=batch_size, shuffle=True,
+                         seed=seed)
+    return [y.tolist() for _, y in it], len(it)
+
+
+def test_training_pass_sees_every_document_once_when_a_single_one_is_left():
+    # 33 = 4 * 8 + 1: the last batch of one joins another; nothing is dropped or repeated
+    batches, n_batches = _seen(33, 8)
+    seen = sorted(i for b in batches for i in b)
+    assert seen == list(range(33))
+    assert len(batches) == n_batches == training_batch_count(33, 8) == 4
+    assert sorted(len(b) for b in batches) == [8, 8, 8, 9]
+
+
+def test_two_batches_with_a_single_document_left_make_one():
+    batches, n_batches = _seen(9, 8)  # raised IndexError before
+    assert len(batches) == n_batches == 1 and sorted(batches[0]) == list(range(9))
+
+
+def test_training_batch_count_rule():
+    assert [training_batch_count(n, 8) for n in (1, 2, 8, 9, 10, 16, 17, 33)] == \
+        [1, 1, 1, 1, 2, 2, 2, 4]

@@ -40,11 +40,120 @@ def test_lm_param_groups_follow_discriminative_lrs():
     net.initialize()
     lr_of = {id(p): g["lr"] for g in net.optimizer_.param_groups for p in g["params"]}
     named = dict(net.module_.named_parameters())
-    assert lr_of[id(named["encoder.encoder.weight"])] == 1e-2 / 2  # bottom group (with layer 0)
-    assert lr_of[id(named["encoder.rnns.0.lstm.weight_hh_l0"])] == 1e-2 / 2
-    assert lr_of[id(named["encoder.rnns.1.lstm.weight_hh_l0"])] == 1e-2  # top group
+    # fastai's LM split: one group per LSTM layer, the tied embedding/decoder on top
+    assert lr_of[id(named["encoder.rnns.0.lstm.weight_hh_l0"])] == 1e-2 / 4
+    assert lr_of[id(named["encoder.rnns.1.lstm.weight_hh_l0"])] == 1e-2 / 2
+    assert lr_of[id(named["encoder.encoder.weight"])] == 1e-2  # new words learn at the top rate
     assert lr_of[id(named["decoder.bias"])] == 1e-2
     assert len(lr_of) == len(named)
+
+
+def _classifier_net(**kw):
+    from ulmfit_sklearn.modules import SequenceClassifier
+    from ulmfit_sklearn.training.stages import make_classifier_net
+
+    torch.manual_seed(0)
+    module = SequenceClassifier(AWDLSTM(20, 8, 12, 3, pad_idx=1), 2, bptt=4)
+    return make_classifier_net(module, **{"n_train": 16, "stage_epochs": [1, 1, 1, 1], "lr": 1e-2,
+                                          "batch_size": 4, "seed": 0, **kw})
+
+
+def _toy_docs(n=16):
+    rng = np.random.default_rng(0)
+    docs = [rng.integers(2, 20, size=int(rng.integers(3, 9))) for _ in range(n)]
+    return DocumentDataset(docs, np.arange(n) % 2)
+
+
+def test_classifier_param_groups_follow_fastai_split():
+    net = _classifier_net(lr_decay=2.0)
+    net.initialize()
+    lr_of = {id(p): g["lr"] for g in net.optimizer_.param_groups for p in g["params"]}
+    named = dict(net.module_.named_parameters())
+    # bottom up: embedding, LSTM layers 0-2, head (at lr, the top LSTM layer at lr / 2)
+    assert lr_of[id(named["encoder.encoder.weight"])] == 1e-2 / 16
+    assert lr_of[id(named["encoder.rnns.0.lstm.weight_hh_l0"])] == 1e-2 / 8
+    assert lr_of[id(named["encoder.rnns.1.lstm.weight_hh_l0"])] == 1e-2 / 4
+    assert lr_of[id(named["encoder.rnns.2.lstm.weight_hh_l0"])] == 1e-2 / 2
+    assert lr_of[id(named["head.lin2.weight"])] == 1e-2
+    assert len(lr_of) == len(named)
+
+
+def test_gradual_unfreezing_trains_one_more_layer_per_stage_of_the_real_classifier():
+    net = _classifier_net()
+    data = _toy_docs()
+    net.initialize()
+    before = {k: v.detach().clone() for k, v in net.module_.named_parameters()}
+    moved = []
+
+    def changed(prefix):
+        return any(not torch.equal(before[k], v) for k, v in net.module_.named_parameters()
+                   if k.startswith(prefix))
+
+    for _ in range(4):
+        net.partial_fit(data, data.y, epochs=1)
+        moved.append([changed(p) for p in ("head.", "encoder.rnns.2.", "encoder.rnns.1.",
+                                           "encoder.rnns.0.", "encoder.encoder.")])
+    assert moved == [[True, False, False, False, False],
+                     [True, True, False, False, False],
+                     [True, True, True, False, False],
+                     [True, True, True, True, True]]
+
+
+def test_each_unfreezing_stage_has_its_own_stlr_cycle():
+    net = _classifier_net(stage_epochs=[1, 2], cut_frac=0.25, ratio=10)
+    data = _toy_docs()
+    lrs = []
+    net.initialize()
+    real = net.train_step
+
+    def spy(batch, **kw):
+        lrs.append(net.optimizer_.param_groups[-1]["lr"])  # the head's
+        return real(batch, **kw)
+
+    net.train_step = spy
+    net.fit(data, data.y)
+    # 4 batches an epoch: stage 1 (head, lr) is 4 steps, stage 2 (all, lr / 20) 8 steps
+    assert len(lrs) == 12
+    first, second = np.array(lrs[:4]), np.array(lrs[4:])
+    assert first[0] == pytest.approx(1e-2 / 10) and first.max() == pytest.approx(1e-2)
+    assert second[0] == pytest.approx(1e-2 / 20 / 10)  # a fresh cycle starts from its bottom
+    assert second.max() == pytest.approx(1e-2 / 20) and int(np.argmax(second)) == 2
+
+
+def test_lm_fine_tuning_applies_the_output_dropout(tiny_encoder_dir):
+    from ulmfit_sklearn.encoders import load_encoder
+    from ulmfit_sklearn.modules import LM_DROPOUT, scaled_dropout
+
+    lm = load_encoder(tiny_encoder_dir).build_module(**scaled_dropout(LM_DROPOUT, 3.0))
+    assert lm.output_dp.p == pytest.approx(0.3)
+    assert lm.encoder.hidden_dps[0].p == pytest.approx(0.45)
+
+
+def test_a_user_interrupt_propagates_but_callback_stops_end_quietly():
+    import os
+    import signal
+
+    from skorch.callbacks import Callback
+
+    class CtrlC(Callback):
+        def on_batch_end(self, net, training=False, **kwargs):
+            if training:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    class Stop(Callback):
+        def on_batch_end(self, net, training=False, **kwargs):
+            raise KeyboardInterrupt  # as skorch's EarlyStopping does
+
+    stream = TokenStream(np.arange(2, 500) % 18 + 2)
+    quiet = make_lm_net(_lm(), stream, epochs=2, lr=1e-2, batch_size=2, bptt=5,
+                        callbacks=[("stop", Stop())])
+    quiet.fit(stream, None)
+    assert len(quiet.history) == 1
+    net = make_lm_net(_lm(), stream, epochs=2, lr=1e-2, batch_size=2, bptt=5,
+                      callbacks=[("ctrl_c", CtrlC())])
+    with pytest.raises(KeyboardInterrupt):
+        net.fit(stream, None)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_ar_tar_only_in_training():

@@ -25,14 +25,16 @@ the tokenizer file
     and ``files``: the sha256 of each of the other files, which loading verifies.
 
 ``load_encoder(spec)`` takes the name of a bundled encoder (a folder beside this
-file), a path to an encoder folder, or an :class:`Encoder`.  Nothing here touches
-the network.
+file), a path to an encoder folder, or an :class:`Encoder`.  Loading checks that the
+files ``config.json`` names lie inside the folder, their checksums, and that the
+weights' tensors have the shapes the config's sizes imply (:func:`check_weights`).
+Nothing here touches the network.
 """
 
 import hashlib
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import torch
 
@@ -91,7 +93,7 @@ class Encoder:
             state = dict(self.state_dict)
             state["decoder.weight"] = state["encoder.encoder.weight"]
             lm.load_state_dict(state)
-        enc.set_dropout(**dropout)
+        lm.set_dropout(**dropout)
         return lm
 
 
@@ -170,6 +172,86 @@ def _file_names(config):
     if config.get("vectors"):
         names += [config["vectors"]["file"], config["vectors"]["words"]]
     return names
+
+
+def _config_files(folder, config):
+    """The paths of the files that ``config`` names, each checked to lie in ``folder``.
+
+    A name must be a relative path inside the folder: absolute paths, drive
+    letters, ``..`` components and links that resolve outside are refused.
+    """
+    where = folder / "config.json"
+    tokenizer, vectors = config["tokenizer"], config.get("vectors")
+    if not isinstance(tokenizer, dict) or not {"type", "file"} <= tokenizer.keys():
+        raise EncoderError(f'{where}: "tokenizer" must be {{"type": ..., "file": ...}}, '
+                           f"got {tokenizer!r}")
+    names = {"weights": config["weights"], "tokenizer.file": tokenizer["file"]}
+    if vectors:
+        if not isinstance(vectors, dict) or not {"file", "words"} <= vectors.keys():
+            raise EncoderError(f'{where}: "vectors" must be {{"file": ..., "words": ...}}, '
+                               f"got {vectors!r}")
+        names.update({"vectors.file": vectors["file"], "vectors.words": vectors["words"]})
+    root = folder.resolve()
+    paths = {}
+    for key, name in names.items():
+        if not isinstance(name, str) or not name.strip():
+            raise EncoderError(f"{where}: {key} must be a file name, got {name!r}")
+        if (PurePosixPath(name).is_absolute() or PureWindowsPath(name).anchor
+                or ".." in PureWindowsPath(name).parts):
+            raise EncoderError(f"{where}: {key} {name!r} must be a file name inside the encoder "
+                               "folder (no absolute path, drive or '..')")
+        path = folder / name
+        if not path.resolve().is_relative_to(root):
+            raise EncoderError(f"{where}: {key} {name!r} resolves to {path.resolve()}, outside "
+                               f"the encoder folder {root}")
+        paths[key] = path
+    return paths
+
+
+def _expected_shapes(config):
+    """The shape of each stored tensor (see :func:`lm_state_dict`) of an encoder of
+    ``config``'s sizes, as :class:`~ulmfit_sklearn.modules.AWDLSTM` builds it."""
+    vocab, emb, hidden, n_layers = (config[k] for k in ("vocab_size", "emb_size", "hidden_size",
+                                                         "n_layers"))
+    shapes = {"encoder.encoder.weight": (vocab, emb), "decoder.bias": (vocab,)}
+    sizes = [emb] + [hidden] * (n_layers - 1) + [emb]
+    for i in range(n_layers):
+        n_in, n_out = sizes[i], sizes[i + 1]
+        prefix = f"encoder.rnns.{i}.lstm."
+        shapes.update({prefix + "weight_ih_l0": (4 * n_out, n_in),
+                       prefix + "weight_hh_l0": (4 * n_out, n_out),
+                       prefix + "bias_ih_l0": (4 * n_out,), prefix + "bias_hh_l0": (4 * n_out,)})
+    return shapes
+
+
+def check_weights(config, state_dict, where="encoder"):
+    """Check that ``state_dict`` has exactly the tensors, of the shapes, that
+    ``config``'s sizes imply; raise :class:`EncoderError` naming the first
+    mismatch (so that it does not surface later inside ``load_state_dict``)."""
+    for key in ("vocab_size", "emb_size", "hidden_size", "n_layers"):
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise EncoderError(f"{where}: {key} must be a positive int, got {value!r}")
+    pad = config["pad_idx"]
+    if isinstance(pad, bool) or not isinstance(pad, int) or not 0 <= pad < config["vocab_size"]:
+        raise EncoderError(f"{where}: pad_idx must be an int in [0, vocab_size="
+                           f"{config['vocab_size']}), got {pad!r}")
+    sizes = ", ".join(f"{k}={config[k]}" for k in ("vocab_size", "emb_size", "hidden_size",
+                                                   "n_layers"))
+    expected = _expected_shapes(config)
+    missing = sorted(expected.keys() - state_dict.keys())
+    if missing:
+        raise EncoderError(f"{where}: the weights lack tensors {missing} that the config "
+                           f"({sizes}) needs")
+    extra = sorted(state_dict.keys() - expected.keys())
+    if extra:
+        raise EncoderError(f"{where}: the weights have tensors {extra} that the config "
+                           f"({sizes}) does not describe")
+    for name, shape in expected.items():
+        actual = tuple(state_dict[name].shape)
+        if actual != shape:
+            raise EncoderError(f"{where}: tensor {name!r} has shape {actual}, but the config "
+                               f"({sizes}) implies {shape}")
 
 
 def _read_json(path):
@@ -276,6 +358,7 @@ def load_encoder_folder(folder):
     missing = [k for k in required if k not in config]
     if missing:
         raise EncoderError(f"{folder / 'config.json'}: missing keys {missing}")
+    paths = _config_files(folder, config)
     files = metadata.get("files", {})
     for name in _file_names(config):
         path = folder / name
@@ -289,12 +372,12 @@ def load_encoder_folder(folder):
     if kind not in TOKENIZERS:
         raise EncoderError(f"{folder / 'config.json'}: unknown tokenizer type {kind!r}")
     try:
-        tokenizer = TOKENIZERS[kind].load(folder / config["tokenizer"]["file"])
-        state = {k: v.float() for k, v in load_file(str(folder / config["weights"])).items()}
+        tokenizer = TOKENIZERS[kind].load(paths["tokenizer.file"])
+        state = {k: v.float() for k, v in load_file(str(paths["weights"])).items()}
         vectors = None
         if config.get("vectors"):
-            words = (folder / config["vectors"]["words"]).read_text(encoding="utf-8").split("\n")[:-1]
-            matrix = load_file(str(folder / config["vectors"]["file"]))["vectors"].float()
+            words = paths["vectors.words"].read_text(encoding="utf-8").split("\n")[:-1]
+            matrix = load_file(str(paths["vectors.file"]))["vectors"].float()
             if len(words) != len(matrix):
                 raise ValueError(f"{len(words)} words but {len(matrix)} vectors")
             vectors = (words, matrix)
@@ -303,6 +386,7 @@ def load_encoder_folder(folder):
     if tokenizer.vocab_size != config["vocab_size"]:
         raise EncoderError(f"{folder}: tokenizer has {tokenizer.vocab_size} entries, "
                            f"config says vocab_size={config['vocab_size']}")
+    check_weights(config, state, where=str(folder / config["weights"]))
     return Encoder(config, state, tokenizer, metadata, str(folder), vectors)
 
 

@@ -152,6 +152,19 @@ def pad_batch(docs, pad_idx):
     return out, lengths
 
 
+def training_batch_count(n_docs, batch_size):
+    """Batches of a training pass over ``n_docs`` documents.
+
+    A last batch of a single document is merged into the one before it (batchnorm
+    needs two rows), so ``n_docs = k * batch_size + 1`` makes ``k`` batches.  The
+    STLR schedule counts its steps with this same rule.
+    """
+    batches = int(np.ceil(n_docs / batch_size))
+    if batches > 1 and n_docs % batch_size == 1:
+        batches -= 1
+    return batches
+
+
 class DocumentBatches:
     """Padded batches ``({"tokens", "lengths"}, y)`` of a :class:`DocumentDataset`.
 
@@ -183,12 +196,16 @@ class DocumentBatches:
             part = idx[c:c + chunk]
             part = part[np.argsort(-lengths[part], kind="stable")]
             batches += [part[i:i + bs] for i in range(0, len(part), bs)]
-        if len(batches) > 1 and len(batches[-1]) == 1:
-            batches[-2] = np.concatenate([batches[-2], batches.pop()])
+        if len(batches) > training_batch_count(n, bs):  # a last batch of one joins the one before
+            last = batches.pop()
+            batches[-1] = np.concatenate([batches[-1], last])
         return [batches[i] for i in self.rng.permutation(len(batches))]
 
     def __len__(self):
-        return int(np.ceil(len(self.dataset) / self.batch_size))
+        n = len(self.dataset)
+        if self.shuffle:
+            return training_batch_count(n, self.batch_size)
+        return int(np.ceil(n / self.batch_size))
 
     def __iter__(self):
         ds = self.dataset

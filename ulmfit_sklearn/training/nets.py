@@ -13,9 +13,17 @@ as zero while they train or predict
 (:func:`~ulmfit_sklearn.training.numerics.flush_denormals`), and both build
 discriminative learning rates as optimizer parameter groups with
 :func:`discriminative_param_groups`.
+
+skorch ends training quietly on a ``KeyboardInterrupt``, which its callbacks
+(``EarlyStopping``) and ours (the range test's stopper, pretraining's time limit)
+raise to stop early.  A Ctrl-C of the user is something else: both nets re-raise
+it after skorch's clean-up, so that a fit that was cut short never passes for a
+finished one (see :func:`user_interrupts`).
 """
 
 import contextlib
+import signal
+import threading
 
 import torch
 import torch.nn.functional as F
@@ -41,10 +49,36 @@ def discriminative_param_groups(layer_patterns, lr, lr_decay):
     return groups
 
 
+@contextlib.contextmanager
+def user_interrupts():
+    """Note whether the user pressed Ctrl-C (SIGINT) while the block runs.
+
+    Yields a dict whose ``"interrupted"`` turns True on a SIGINT; the signal is
+    then handled as before (Python's default raises ``KeyboardInterrupt``).  Only
+    the main thread receives signals, so elsewhere nothing is installed.
+    """
+    seen = {"interrupted": False}
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield seen
+        return
+
+    def handler(signum, frame):
+        seen["interrupted"] = True
+        previous(signum, frame)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class _NumericsMixin:
     """Training (``partial_fit``, which ``fit`` calls) and ``forward`` run with
     denormals flushed; forward passes run under bf16 autocast when
-    ``self.autocast`` is set."""
+    ``self.autocast`` is set.  A Ctrl-C during training is re-raised after
+    skorch's ``on_train_end`` (skorch itself swallows it)."""
 
     def _autocast(self):
         if not getattr(self, "autocast", False):
@@ -65,8 +99,11 @@ class _NumericsMixin:
             self._flushing = False
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
-        with self._flushed():
-            return super().partial_fit(X, y, classes=classes, **fit_params)
+        with self._flushed(), user_interrupts() as seen:
+            super().partial_fit(X, y, classes=classes, **fit_params)
+        if seen["interrupted"]:
+            raise KeyboardInterrupt("training was interrupted")
+        return self
 
     def forward(self, X, training=False, device="cpu"):
         with self._flushed():
@@ -76,15 +113,35 @@ class _NumericsMixin:
 class LanguageModelNet(_NumericsMixin, NeuralNet):
     """A skorch net for a :class:`~ulmfit_sklearn.modules.LanguageModel`.
 
-    Extra parameters: ``alpha`` (AR) and ``beta`` (TAR) regularisation, ``clip``
-    (gradient-norm clipping, None for none) and ``autocast``.  X is a
+    Extra parameters: ``alpha`` (AR) and ``beta`` (TAR) regularisation,
+    ``autocast`` and ``sampled_log_q``.  X is a
     :class:`~ulmfit_sklearn.training.batching.TokenStream` read by
     :class:`~ulmfit_sklearn.training.batching.LMStreamBatches`.
+
+    ``sampled_log_q`` (a float tensor over the vocabulary, or None) makes each
+    training step's softmax cover only the token ids among that batch's targets
+    (in-batch sampled softmax, with the logQ correction of Bengio & Senecal:
+    ``sampled_log_q[i]`` is the log-probability that id ``i`` is among a batch's
+    targets, see :func:`batch_inclusion_log_q`).  On a 30k vocabulary a batch of
+    64 x 70 tokens holds ~2k distinct ids, so the softmax, most of a step's cost,
+    shrinks ~15 times.  Validation and prediction keep the full softmax.
     """
 
-    def __init__(self, module, *args, alpha=2.0, beta=1.0, clip=0.4, autocast=False, **kwargs):
+    def __init__(self, module, *args, alpha=2.0, beta=1.0, autocast=False, sampled_log_q=None,
+                 **kwargs):
         super().__init__(module, *args, **kwargs)
-        self.alpha, self.beta, self.clip, self.autocast = alpha, beta, clip, autocast
+        self.alpha, self.beta, self.autocast = alpha, beta, autocast
+        self.sampled_log_q = sampled_log_q
+
+    def train_step_single(self, batch, **fit_params):
+        if self.sampled_log_q is None:
+            return super().train_step_single(batch, **fit_params)
+        lm, kept = self.module_, self.module_.output_ids
+        lm.restrict_output(torch.unique(batch[1]))
+        try:
+            return super().train_step_single(batch, **fit_params)
+        finally:
+            lm.output_ids = kept
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         self._lm_state = None  # each pass over the stream starts from a zero state
@@ -102,6 +159,9 @@ class LanguageModelNet(_NumericsMixin, NeuralNet):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         logits, raw, dropped = y_pred
+        if training and self.sampled_log_q is not None:
+            ids = self.module_.output_ids
+            logits = logits.float() - self.sampled_log_q.to(logits.device)[ids]
         y_true = self.module_.output_positions(to_tensor(y_true, device=self.device))
         loss = F.cross_entropy(logits.float().flatten(0, 1), y_true.flatten())
         if training:
@@ -110,12 +170,6 @@ class LanguageModelNet(_NumericsMixin, NeuralNet):
             if self.beta and raw.size(1) > 1:
                 loss = loss + self.beta * (raw[:, 1:] - raw[:, :-1]).float().pow(2).mean()
         return loss
-
-    def train_step_single(self, batch, **fit_params):
-        step = super().train_step_single(batch, **fit_params)
-        if self.clip:
-            torch.nn.utils.clip_grad_norm_(self.module_.parameters(), self.clip)
-        return step
 
     def on_batch_end(self, net, batch=None, training=False, **kwargs):
         if training:
@@ -127,6 +181,15 @@ class LanguageModelNet(_NumericsMixin, NeuralNet):
         super().on_train_end(net, X=X, y=y, **kwargs)
 
 
+def batch_inclusion_log_q(counts, batch_tokens):
+    """Log-probability that each token id is among the targets of a batch of
+    ``batch_tokens`` tokens drawn from unigram ``counts`` (``1 - (1 - p)^n``): the
+    correction of :class:`LanguageModelNet`'s in-batch sampled softmax."""
+    p = torch.as_tensor(counts, dtype=torch.float64) / max(1, float(sum(counts)))
+    q = -torch.expm1(batch_tokens * torch.log1p(-p.clamp(max=1 - 1e-12)))
+    return torch.log(q.clamp(min=1e-30)).float()
+
+
 class ClassifierNet(_NumericsMixin, NeuralNet):
     """A skorch net for a :class:`~ulmfit_sklearn.modules.SequenceClassifier`.
 
@@ -135,17 +198,11 @@ class ClassifierNet(_NumericsMixin, NeuralNet):
     returns logits and the criterion takes them (cross-entropy, MSE, ...).
     """
 
-    def __init__(self, module, *args, clip=None, autocast=False, **kwargs):
+    def __init__(self, module, *args, autocast=False, **kwargs):
         super().__init__(module, *args, **kwargs)
-        self.clip, self.autocast = clip, autocast
+        self.autocast = autocast
 
     def infer(self, x, **fit_params):
         x = to_tensor(x, device=self.device)
         with self._autocast():
             return self.module_(**x, **fit_params).float()
-
-    def train_step_single(self, batch, **fit_params):
-        step = super().train_step_single(batch, **fit_params)
-        if self.clip:
-            torch.nn.utils.clip_grad_norm_(self.module_.parameters(), self.clip)
-        return step

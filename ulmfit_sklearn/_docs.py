@@ -1,0 +1,136 @@
+"""Parameter descriptions that the estimators' docstrings share.
+
+Each estimator's class docstring holds ``{{lm_params}}``, ``{{stage3_params}}``
+or ``{{run_params}}`` slots; :func:`fill_doc` puts the text in.
+"""
+
+_LM_PARAMS = """\
+    pretrained : str, path or None, default="default"
+        The encoder to start from: the name of a bundled encoder (``"default"`` is
+        the package's default), a path to an encoder folder (see
+        :mod:`ulmfit_sklearn.encoders`), or None for a randomly initialised encoder
+        of the default's shape and tokenizer (the paper's "no pretraining" ablation).
+
+    lm_epochs : int, default=1
+        Epochs of target-task language-model fine-tuning (stage 2); 0 skips it.
+
+    lm_lr : float, default=5e-3
+        Peak learning rate of stage 2 for the top layer group.
+
+    lm_drop_mult : float, default=0.3
+        Multiplier of the language model's dropout probabilities in stage 2
+        (fastai's LM dropouts: embedding 0.02, input 0.25, weight 0.2, hidden 0.15,
+        output 0.1).
+
+    lm_lr_decay : float, default=2.6
+        Discriminative fine-tuning in stage 2: each layer group's learning rate is
+        the one above divided by ``lm_lr_decay``.  The groups are fastai's LM
+        split, bottom up: each LSTM layer, then the embedding with its tied decoder
+        on top (at ``lm_lr``, so words new to the vocabulary learn fast).  (Stage 2's STLR has the paper's
+        shape: cut_frac 0.1, ratio 32.)
+
+    lm_bptt : int, default=70
+        Mean length of the language model's training windows.
+
+    lm_batch_size : int or "auto", default="auto"
+        Number of parallel rows the token stream is cut into in stage 2.  "auto":
+        32, fewer on small data so that an epoch has at least about 25 windows
+        (``min(32, max(4, n_tokens // (25 * lm_bptt)))``).
+
+"""
+
+_STAGE3_PARAMS = """\
+    unfreeze_epochs : sequence of int or None, default=None
+        Epochs of each gradual-unfreezing stage of stage 3.  The first stage trains
+        the head only; each further stage unfreezes one more LSTM layer from the
+        top; the last stage always trains everything (the lowest layers and the
+        embedding too).  ``(1, 2)`` is head then all, ``(3,)`` is no gradual
+        unfreezing, zeros skip a stage.  None: the paper's schedule, one epoch per
+        stage and two for the last (``(1, 1, 1, 2)`` for a 3-layer encoder).
+
+    lr : float, default=2e-2
+        Peak learning rate of stage 3's first stage for the head (the top layer
+        group; see ``lr_decay`` for the others).  As in fastai's
+        recipe, stage k (0-based) peaks at ``lr / 2**k`` and the final all-layers
+        stage at ``lr / 20`` (``lr`` itself when it is the only stage).
+
+    lr_decay : float, default=1.0
+        Discriminative fine-tuning in stage 3: each layer group gets the learning
+        rate of the group above divided by ``lr_decay``; the groups are fastai's
+        classifier split, bottom up: the embedding, each LSTM layer, the head
+        (which gets the stage's rate).  The paper's value is 2.6.
+        The default 1.0 (every group at the stage's rate) measured better with the
+        bundled encoder: lower validation error on IMDb, TREC-6, SST-2 and AG News
+        in 10 of 11 runs at n = 1,000 (docs/benchmarks.md, schedule search); this
+        small, CPU-pretrained encoder's lower layers need to move as much as the top.
+        Try 2.6 with a stronger encoder (e.g. fastai's WT103).  Stage 2 keeps the
+        paper's 2.6 (``lm_lr_decay``).
+
+    stlr_cut_frac : float, default=0.1
+        Fraction of each STLR cycle spent increasing the learning rate.
+
+    stlr_ratio : float, default=32
+        How much smaller the lowest STLR learning rate is than the peak.
+
+    stlr : bool, default=True
+        Use slanted triangular learning rates in stage 3; False keeps each stage's
+        peak learning rate constant (the paper's "no STLR" ablation).
+
+    drop_mult : float, default=0.5
+        Multiplier of the classifier's dropout probabilities (fastai's classifier
+        dropouts: embedding 0.05, input 0.4, weight 0.5, hidden 0.3, head 0.4 and
+        0.1).
+
+    bptt : int, default=72
+        Chunk length of BPT3C: documents are read ``bptt`` tokens at a time with
+        the LSTM state carried across chunks.
+
+    max_len : int, default=1440
+        Pooling and gradients cover each document's last ``max_len`` tokens;
+        earlier chunks only carry the state (no gradient), so memory stays bounded
+        for long documents.
+
+    batch_size : int or "auto", default="auto"
+        Documents per batch in stage 3.  "auto": ``min(32, max(8, n // 25))`` for
+        ``n`` labeled documents, so that small data sets still get enough
+        optimizer steps.
+
+"""
+
+_RUN_PARAMS = """\
+    device : {"auto", "cpu", "cuda"} or str, default="auto"
+        Torch device; "auto" takes CUDA when available.
+
+    autocast : bool, default=False
+        Run forward passes under bf16 autocast.  On this project's development
+        CPU (an Intel Xeon, torch 2.13) bf16 LSTMs ran slower than fp32, hence
+        off by default; useful on GPUs and on CPUs with fast bf16.
+
+    memory : str, path, joblib.Memory or None, default=None
+        Cache for the fine-tuned language model of stage 2, so that a grid search
+        over stage-3 parameters runs stage 2 once per training fold.  Keyed by the
+        texts, the ``lm_`` parameters (and ``autocast``), the encoder's checksum,
+        the (int) ``random_state`` and the package version.  Stage 2 depends on
+        nothing else.
+
+    random_state : int, RandomState instance or None, default=None
+        Seed of the fit (initialisation, dropout, batch order).  The same int gives
+        identical predictions on CPU.  The global torch and numpy generators are
+        left as they were.
+
+    verbose : int, default=0
+        0 is silent; 1 prints skorch's epoch tables and progress bars.
+
+"""
+
+#: Parameter descriptions shared by the estimators' docstrings (see :func:`fill_doc`).
+PARAM_DOCS = {"lm_params": _LM_PARAMS, "stage3_params": _STAGE3_PARAMS, "run_params": _RUN_PARAMS}
+
+
+def fill_doc(doc):
+    """Put the shared parameter descriptions into a docstring's ``{{name}}`` slots."""
+    for name, text in PARAM_DOCS.items():
+        doc = doc.replace("{{%s}}" % name, text)
+    return doc
+
+

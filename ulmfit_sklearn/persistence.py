@@ -1,0 +1,188 @@
+"""A safe file format for fitted estimators: a folder of safetensors and JSON.
+
+A pickle (``joblib.dump`` / ``pickle``) runs code when it is loaded, so a planted
+model file or ``memory`` cache entry can do anything: load pickles only from a
+source you trust.  :func:`save` writes what prediction needs without pickling:
+
+``model.json``
+    The format version, the package version, the estimator's class and
+    parameters, the fitted attributes (``classes_``, ``history_``, ...), and the
+    shape of the network.
+``weights.safetensors``
+    The fine-tuned network's tensors.
+``vocab.txt`` or ``tokenizer.model``
+    The tokenizer (a word list, or a SentencePiece model, which is data).
+
+:func:`load` reads it back without unpickling anything: the same predictions,
+bit for bit, on the same device.  Like an encoder folder, the file names are
+fixed, so nothing in ``model.json`` can point outside the folder.
+"""
+
+import json
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .modules import AWDLSTM, ConcatPoolEncoder, SequenceClassifier
+from .text import TOKENIZERS
+
+FORMAT_VERSION = 1
+MODEL_FILE, WEIGHTS_FILE = "model.json", "weights.safetensors"
+
+
+class ModelFileError(ValueError):
+    """A model folder is missing, incomplete, or not of this format."""
+
+
+def _to_json(value, where):
+    """``value`` as JSON data; numpy arrays keep their dtype, dicts with keys
+    that are not strings keep their keys."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biufUSO":
+            raise ValueError(f"{where}: arrays of dtype {value.dtype} cannot be saved")
+        return {"__ndarray__": _to_json(value.tolist(), where), "dtype": value.dtype.str,
+                "shape": list(value.shape)}
+    if isinstance(value, np.generic):
+        return _to_json(value.item(), where)
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"__float__": repr(value)}
+    if isinstance(value, tuple):
+        return {"__tuple__": [_to_json(v, where) for v in value]}
+    if isinstance(value, list):
+        return [_to_json(v, where) for v in value]
+    if isinstance(value, dict):
+        if all(isinstance(k, str) for k in value):
+            return {k: _to_json(v, where) for k, v in value.items()}
+        return {"__items__": [[_to_json(k, where), _to_json(v, where)] for k, v in value.items()]}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise ValueError(f"{where}: a {type(value).__name__} cannot be saved in the safe format "
+                     "(use joblib for it)")
+
+
+def _from_json(value):
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__ndarray__" in value:
+        dtype = np.dtype(value["dtype"])
+        data = _from_json(value["__ndarray__"])
+        return np.asarray(data, dtype=dtype).reshape(value["shape"]) if dtype.kind != "O" \
+            else np.array(data, dtype=object)
+    if "__tuple__" in value:
+        return tuple(_from_json(value["__tuple__"]))
+    if "__float__" in value:
+        return float(value["__float__"])
+    if "__items__" in value:
+        return {_from_json(k): _from_json(v) for k, v in value["__items__"]}
+    return {k: _from_json(v) for k, v in value.items()}
+
+
+def _params(est):
+    params = est.get_params(deep=False)
+    pretrained = params.get("pretrained")
+    if pretrained is not None and not isinstance(pretrained, str):
+        params["pretrained"] = getattr(pretrained, "path", None) and str(pretrained.path)
+    memory = params.get("memory")
+    if memory is not None and not isinstance(memory, str):  # a path or joblib.Memory
+        params["memory"] = str(getattr(memory, "location", memory) or "") or None
+    if not (params.get("random_state") is None or isinstance(params["random_state"], int)):
+        params["random_state"] = None  # a RandomState instance: its state is not kept
+    return params
+
+
+def _network(module):
+    awd = module.encoder
+    net = {"kind": type(module).__name__, "vocab_size": awd.encoder.num_embeddings,
+           "emb_size": awd.emb_size, "hidden_size": awd.hidden_size, "n_layers": awd.n_layers,
+           "pad_idx": awd.encoder.padding_idx, "bptt": module.bptt, "max_len": module.max_len}
+    if isinstance(module, SequenceClassifier):
+        net.update(n_out=module.n_out, head_hidden=module.head.lin1.out_features)
+    return net
+
+
+def _build_network(spec):
+    awd = AWDLSTM(spec["vocab_size"], spec["emb_size"], spec["hidden_size"], spec["n_layers"],
+                  spec["pad_idx"])
+    if spec["kind"] == "SequenceClassifier":
+        return SequenceClassifier(awd, spec["n_out"], bptt=spec["bptt"], max_len=spec["max_len"],
+                                  hidden=spec["head_hidden"])
+    if spec["kind"] == "ConcatPoolEncoder":
+        return ConcatPoolEncoder(awd, bptt=spec["bptt"], max_len=spec["max_len"])
+    raise ModelFileError(f"unknown network kind {spec['kind']!r}")
+
+
+def save(est, folder):
+    """Write the fitted ULMFiT estimator ``est`` to ``folder`` (created if needed)
+    in the safe format; returns the folder's path."""
+    from safetensors.torch import save_file
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(est, "net_")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    module = est.net_.module_
+    attrs = {k: v for k, v in vars(est).items()
+             if k.endswith("_") and not k.startswith("_") and k not in ("net_", "tokenizer_")}
+    model = {
+        "format_version": FORMAT_VERSION,
+        "ulmfit_sklearn_version": __version__,
+        "estimator": type(est).__name__,
+        "params": _to_json(_params(est), "parameters"),
+        "fitted": _to_json(attrs, "fitted attributes"),
+        "network": _network(module),
+        "predict_batch_size": int(est.net_.get_params().get("iterator_valid__batch_size")
+                                  or est.net_.batch_size),
+        "tokenizer": {"type": est.tokenizer_.kind, "file": est.tokenizer_.filename},
+    }
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    save_file(state, str(folder / WEIGHTS_FILE))
+    est.tokenizer_.save(folder)
+    (folder / MODEL_FILE).write_text(json.dumps(model, indent=1, allow_nan=False) + "\n",
+                                     encoding="utf-8")
+    return folder
+
+
+def load(folder):
+    """Read an estimator that :func:`save` wrote; nothing is unpickled."""
+    from safetensors.torch import load_file
+
+    from . import ULMFiTClassifier, ULMFiTRegressor, ULMFiTVectorizer
+    from ._base import InconsistentVersionWarning
+    from .training.stages import make_inference_net
+
+    folder = Path(folder)
+    if not (folder / MODEL_FILE).is_file():
+        raise ModelFileError(f"{folder} is not a saved ulmfit-sklearn model (no {MODEL_FILE})")
+    try:
+        model = json.loads((folder / MODEL_FILE).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{folder / MODEL_FILE}: not JSON ({exc})") from None
+    if model.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(f"{folder}: model format {model.get('format_version')!r}, this "
+                             f"version of ulmfit-sklearn reads format {FORMAT_VERSION}")
+    if model["ulmfit_sklearn_version"] != __version__:
+        warnings.warn(InconsistentVersionWarning(model["ulmfit_sklearn_version"], __version__),
+                      stacklevel=2)
+    classes = {c.__name__: c for c in (ULMFiTClassifier, ULMFiTRegressor, ULMFiTVectorizer)}
+    if model.get("estimator") not in classes:
+        raise ModelFileError(f"{folder}: unknown estimator {model.get('estimator')!r}")
+    est = classes[model["estimator"]](**_from_json(model["params"]))
+    tok = TOKENIZERS.get(model["tokenizer"]["type"])
+    if tok is None or model["tokenizer"]["file"] != tok.filename:
+        raise ModelFileError(f"{folder}: unknown tokenizer {model['tokenizer']!r}")
+    tokenizer = tok.load(folder / tok.filename)
+    module = _build_network(model["network"])
+    try:
+        module.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
+    except (RuntimeError, OSError) as exc:
+        raise ModelFileError(f"{folder / WEIGHTS_FILE}: does not fit the network ({exc})") from None
+    net = make_inference_net(module, batch_size=model["predict_batch_size"],
+                             pad_idx=tokenizer.pad_id, device=est._device(),
+                             autocast=est.autocast)
+    est._set_fitted({**_from_json(model["fitted"]), "net_": net, "tokenizer_": tokenizer})
+    return est
