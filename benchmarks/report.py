@@ -190,16 +190,24 @@ def ablations(rows, curve_rows=()):
         "No ablation results yet (run `benchmarks/ablations.py`)."
 
 
+def _schedule_run(r):
+    """(package commit, encoder) of a schedule row; rows from before the encoder was
+    recorded used the bundled default of their commit."""
+    return r.get("git_commit"), r.get("encoder")
+
+
 def schedule(rows):
     """Validation error of each stage-3 setting (benchmarks/schedule.py): one table per
-    package commit, newest first (a setting's effect is only compared within a commit)."""
+    package commit and encoder, newest first (a setting's effect is only compared
+    within one)."""
     if not rows:
         return "No schedule search yet (run `benchmarks/schedule.py`)."
     order = list(dict.fromkeys(r["method"] for r in rows))
     out = []
-    for commit in reversed(list(dict.fromkeys(r.get("git_commit") for r in rows))):
-        these = [r for r in rows if r.get("git_commit") == commit]
-        out += [f"Package commit {commit}:", "",
+    for commit, encoder in reversed(list(dict.fromkeys(_schedule_run(r) for r in rows))):
+        these = [r for r in rows if _schedule_run(r) == (commit, encoder)]
+        title = f"Package commit {commit}" + (f", encoder `{encoder}`" if encoder else "")
+        out += [f"{title}:", "",
                 variants_table(these, [m for m in order if any(r["method"] == m for r in these)],
                                "validation error"), ""]
     params = {r["method"]: r["params"] for r in rows}
@@ -228,8 +236,9 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
     * ``curve:DS:N:METHOD[:UNLABELED]`` mean test error (%) over the series' current
       seeds; ``curve-sd:...`` its standard deviation (points); ``curve-fit:...`` mean
       fit seconds; ``curve-seed:...:SEED`` one seed's error; ``curve@COMMIT:DS:N:METHOD[:UNLABELED]`` the same at a given commit;
-    * ``abl:DS:N:METHOD`` and ``sched:DS:N:METHOD:COMMIT`` mean (test, validation)
-      error (%) at the newest commit of the column (schedule: of that commit);
+    * ``abl:DS:N:METHOD`` and ``sched:DS:N:METHOD:COMMIT[:ENCODER]`` mean (test,
+      validation) error (%) at the newest commit of the column (schedule: of that
+      commit, and encoder where the row names one);
     * ``budget:KEY`` (``budget:KEY.SUBKEY``) a field of the newest fit-budget ULMFiT row;
     * ``speed:KEY:I`` ratio KEY of the I-th speed run (0-based) at the newest commit,
       ``speed@COMMIT:KEY:I`` at a given commit; ``speed-fastai:KEY:I`` and
@@ -265,7 +274,8 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
             abl[f"abl:{r['dataset']}:{r['n']}:{r['method']}"].append(r["error"])
     sched = defaultdict(list)
     for r in schedule_rows:
-        sched[f"sched:{r['dataset']}:{r['n']}:{r['method']}:{r.get('git_commit')}"].append(r["error"])
+        key = f"sched:{r['dataset']}:{r['n']}:{r['method']}:{r.get('git_commit')}"
+        sched[key + (f":{r['encoder']}" if r.get("encoder") else "")].append(r["error"])
     v.update({k: pct(e) for k, e in list(abl.items()) + list(sched.items())})
     ours = [r for r in budget_rows if r["method"] == "ulmfit"]
     if ours:

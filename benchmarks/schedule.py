@@ -15,6 +15,7 @@ and a stratified validation sample of ``--n-val`` from the rest of the training 
 import argparse
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 from common import FILES, ROOT, SHARED, append_result, done_keys, git_commit, load_texts
@@ -58,7 +59,8 @@ def main():
     p.add_argument("--pretrained", default="default")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "schedule.jsonl"))
     a = p.parse_args()
-    enc_sha, commit = load_encoder(a.pretrained).sha256, git_commit()
+    enc = load_encoder(a.pretrained)
+    enc_sha, commit, enc_name = enc.sha256, git_commit(), Path(enc.path).name
     done = done_keys(a.out)
     with tempfile.TemporaryDirectory() as cache:
         for ds in a.datasets:
@@ -77,7 +79,8 @@ def main():
                             "dataset": ds, "n": n, "seed": seed, "method": name,
                             "params": SETTINGS[name], "split": "validation", "error": err,
                             "n_val": len(Xv), "n_unlabeled": 0, "fit_seconds": round(fit_s, 1),
-                            "git_commit": commit, "encoder_sha256": enc_sha}), flush=True)
+                            "git_commit": commit, "encoder": enc_name,
+                            "encoder_sha256": enc_sha}), flush=True)
 
 
 if __name__ == "__main__":

@@ -187,3 +187,15 @@ def test_step_memory_table_and_numbers_from_the_newest_commit(report):
     values = report.numbers([], [], [], [], [], [], step_rows=rows)
     assert values["step:250:2:peak_rss_mb"] == "950" and values["step:250:3:step_memory_mb"] == "1700"
     assert "No step-memory results" in report.step_memory([])
+
+
+def test_schedule_rows_of_two_encoders_are_separate_tables(report):
+    rows = [row("nodiscr_clf", 0.3, params={"lr_decay": 1.0}, encoder="gutenberg-glove"),
+            row("nodiscr_clf", 0.1, params={"lr_decay": 1.0}, encoder="modern-glove")]
+    text = report.schedule(rows)
+    assert "encoder `gutenberg-glove`" in text and "encoder `modern-glove`" in text
+    assert "0.300 (1)" in text and "0.100 (1)" in text and "0.200" not in text
+    values = report.numbers([], [], rows, [], [], [])
+    commit = rows[0]["git_commit"]
+    assert values[f"sched:{rows[0]['dataset']}:{rows[0]['n']}:nodiscr_clf:{commit}:modern-glove"] \
+        == "10.0 %"
