@@ -225,7 +225,7 @@ class AtomicCheckpoint(Checkpoint):
     and ``f_history`` are written.
     """
 
-    def save_model(self, net):
+    def save_model(self, net, history=None):
         files = self.get_formatted_files(net)
         if files.get("f_pickle"):
             raise ValueError("AtomicCheckpoint does not write f_pickle")
@@ -235,7 +235,7 @@ class AtomicCheckpoint(Checkpoint):
         temps = {k: files[k] + ".tmp" for k in order}
         for key, tmp in temps.items():
             if key == "f_history":
-                net.history.to_file(tmp)
+                (net.history if history is None else history).to_file(tmp)
             else:
                 net.save_params(**{key: tmp, "use_safetensors": self.use_safetensors})
             _fsync(tmp)
@@ -309,13 +309,68 @@ class ResumeFromCheckpoint(LoadInitState):
 
 
 class EpochLine(Callback):
-    """Print one line per epoch: losses, validation perplexity and seconds."""
+    """Print one line per epoch: losses, validation perplexity, seconds and tokens/s."""
 
     def on_epoch_end(self, net, **kwargs):
         h = net.history[-1]
+        tokens = sum(b.get("train_tokens", 0) for b in h["batches"])
         print(f"epoch {h['epoch']}: train_loss {h['train_loss']:.4f}"
               + (f" valid_loss {h['valid_loss']:.4f} (ppl {math.exp(h['valid_loss']):.1f})"
-                 if "valid_loss" in h else "") + f" {h['dur']:.0f}s", flush=True)
+                 if "valid_loss" in h else "")
+              + f" {h['dur']:.0f}s {tokens / max(h['dur'], 1e-9):,.0f} tokens/s", flush=True)
+
+
+class TimedCheckpoint(Callback):
+    """Write ``checkpoint`` every ``seconds`` of training (mid-epoch) and at the end,
+    calling ``export`` after each timed one.
+
+    The history written holds the finished epochs only, so a resumed run trains
+    the current epoch again, from the newer weights (as after a checkpoint write
+    killed before its history, see :class:`AtomicCheckpoint`).
+    """
+
+    def __init__(self, checkpoint, seconds, export=None):
+        self.checkpoint, self.seconds, self.export = checkpoint, seconds, export
+
+    def on_train_begin(self, net, **kwargs):
+        Path(self.checkpoint.dirname).mkdir(parents=True, exist_ok=True)
+        self.last_ = time.time()
+
+    def _save(self, net):
+        rows = list(net.history)
+        if rows and "dur" not in rows[-1]:  # an epoch under way
+            rows = rows[:-1]
+        self.checkpoint.save_model(net, history=type(net.history)(rows))
+
+    def on_train_end(self, net, **kwargs):
+        self._save(net)
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training and time.time() - self.last_ >= self.seconds:
+            self._save(net)
+            if self.export is not None:
+                self.export(net)
+            print(f"checkpoint written after {len(net.history) - 1} epochs and "
+                  f"{len(net.history[-1]['batches'])} batches", flush=True)
+            self.last_ = time.time()
+
+
+def write_encoder(folder, *args, **kwargs):
+    """:func:`~ulmfit_sklearn.encoders.save_encoder` into ``folder`` through a
+    temporary folder swapped in whole, so a run killed while writing leaves the
+    previous encoder (or, killed mid-swap, ``folder`` + ``.tmp``) complete."""
+    import shutil
+
+    folder = Path(folder)
+    tmp, old = (folder.with_name(folder.name + suffix) for suffix in (".tmp", ".old"))
+    for stale in (tmp, old):
+        shutil.rmtree(stale, ignore_errors=True)
+    save_encoder(tmp, *args, **kwargs)
+    if folder.exists():
+        folder.rename(old)
+    tmp.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+    return folder
 
 
 def evaluate_perplexity(lm, ids, n_words=None, batch_size=32, bptt=70, device="cpu"):
@@ -341,7 +396,8 @@ def pretrain(train_ids, valid_ids, out_dir, tokenizer, *, emb_size=200, hidden_s
              n_layers=3, tokens=10_000_000, epoch_batches=200, batch_size=64, bptt=70, lr=5e-3,
              drop_mult=0.1, cut_frac=0.02, ratio=32, seed=0, device="cpu", autocast=False,
              max_seconds=None, max_epochs=None, valid_tokens=100_000, metadata=None, verbose=0,
-             init=None, vectors=None, sampled_softmax=False):
+             init=None, vectors=None, sampled_softmax=False, backward=False,
+             checkpoint_every_s=None, encoder_dir=None, max_shard_bytes=None):
     """Train an AWD-LSTM language model; write checkpoints and the encoder folder.
 
     ``tokens`` sets the length of the one STLR cycle (the run stops early at
@@ -355,6 +411,13 @@ def pretrain(train_ids, valid_ids, out_dir, tokenizer, *, emb_size=200, hidden_s
     ``sampled_softmax`` trains with the in-batch sampled softmax (see
     :class:`~ulmfit_sklearn.training.nets.LanguageModelNet`; its correction comes
     from the corpus' unigram counts); validation keeps the full softmax.
+    ``backward`` trains on the token streams reversed (the LM reads right to left;
+    the config says ``"direction": "backward"``).  ``checkpoint_every_s`` makes
+    checkpointing time-based: the checkpoint, and the encoder so far, every that
+    many seconds of training (a run killed at any time leaves weights), and the
+    checkpoint at the end, instead of after each epoch.  The encoder goes to
+    ``encoder_dir`` (default ``out_dir/encoder``), its weights in shards of at
+    most ``max_shard_bytes`` if given.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -362,9 +425,12 @@ def pretrain(train_ids, valid_ids, out_dir, tokenizer, *, emb_size=200, hidden_s
     if world > 1 and str(device).startswith("cuda"):
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', rank))}"
     ids = np.load(train_ids, mmap_mode="r")
+    full_valid = np.load(valid_ids, mmap_mode="r")
+    if backward:  # the LM reads right to left, as fastai's backward LMs
+        ids, full_valid = (np.ascontiguousarray(a[::-1]) for a in (ids, full_valid))
     part = len(ids) // world  # each process reads its own slice of the corpus
     train = TokenStream(ids[rank * part:(rank + 1) * part])
-    valid = TokenStream(np.asarray(np.load(valid_ids, mmap_mode="r")[:valid_tokens]))
+    valid = TokenStream(np.asarray(full_valid[:valid_tokens]))
     total_batches = max(1, int(tokens // (batch_size * bptt)))
     epochs = max(1, math.ceil(total_batches / epoch_batches))
     torch.manual_seed(seed)
@@ -385,6 +451,16 @@ def pretrain(train_ids, valid_ids, out_dir, tokenizer, *, emb_size=200, hidden_s
     checkpoint = make_checkpoint(ckpt)
     done = checkpoint_epochs(ckpt)  # the history that LoadInitState loads at train begin
     per_row = (len(train) - 1) // batch_size
+    config = make_config(tokenizer, emb_size, hidden_size, n_layers)
+    if backward:
+        config["direction"] = "backward"
+    encoder_dir = Path(encoder_dir) if encoder_dir else out_dir / "encoder"
+
+    def export(net):  # the encoder so far, without a held-out evaluation
+        write_encoder(encoder_dir, config, lm_state_dict(lm), tokenizer,
+                      dict(metadata or {}, tokens_seen=int(world * sum(
+                          b.get("train_tokens", 0) for h in net.history for b in h["batches"])),
+                          partial=True), vectors=vectors, max_shard_bytes=max_shard_bytes)
     log_q = None
     if sampled_softmax:
         counts = np.bincount(np.asarray(ids), minlength=tokenizer.vocab_size)
@@ -394,11 +470,15 @@ def pretrain(train_ids, valid_ids, out_dir, tokenizer, *, emb_size=200, hidden_s
                       max_batches=epoch_batches, valid_stream=valid, verbose=verbose,
                       sampled_log_q=log_q,
                       start=(done * epoch_batches * bptt) % max(1, per_row),
-                      callbacks=([("checkpoint", checkpoint), ("epoch_line", EpochLine())]
+                      callbacks=(([] if checkpoint_every_s else [("checkpoint", checkpoint)])
+                                 + [("epoch_line", EpochLine())]
                                  if rank == 0 else [])  # one process writes
                       + [("resume", ResumeFromCheckpoint(checkpoint))]
                       + ([("allreduce", AllReduceGradients())] if world > 1 else [])
-                      + ([("time_limit", TimeLimit(max_seconds))] if max_seconds else []))
+                      + ([("time_limit", TimeLimit(max_seconds))] if max_seconds else [])
+                      + ([("timed_checkpoint", TimedCheckpoint(checkpoint, checkpoint_every_s,
+                                                               export))]
+                         if checkpoint_every_s and rank == 0 else []))
     net.initialize()
     if done:
         print(f"resuming after epoch {done}", flush=True)
@@ -412,7 +492,6 @@ def pretrain(train_ids, valid_ids, out_dir, tokenizer, *, emb_size=200, hidden_s
         net.load_params(checkpoint=checkpoint)
     wall = time.time() - t0
     seen = world * sum(b.get("train_tokens", 0) for h in net.history for b in h["batches"])
-    full_valid = np.load(valid_ids, mmap_mode="r")
     meta = dict(metadata or {})
     meta.update({
         "architecture": "awd_lstm",
@@ -425,7 +504,8 @@ def pretrain(train_ids, valid_ids, out_dir, tokenizer, *, emb_size=200, hidden_s
         "training": {"lr": lr, "drop_mult": drop_mult, "batch_size": batch_size, "bptt": bptt,
                      "sampled_softmax": bool(sampled_softmax), "autocast": bool(autocast),
                      "cut_frac": cut_frac, "ratio": ratio, "seed": seed, "planned_tokens": tokens,
-                     "epoch_batches": epoch_batches},
+                     "epoch_batches": epoch_batches, "direction":
+                         "backward" if backward else "forward"},
         "curve": [{"epoch": h["epoch"], "train_loss": h.get("train_loss"),
                    "valid_loss": h.get("valid_loss")} for h in net.history],
     })
@@ -436,9 +516,8 @@ def pretrain(train_ids, valid_ids, out_dir, tokenizer, *, emb_size=200, hidden_s
         if rank != 0:
             return None
     meta["valid"] = evaluate_perplexity(lm, full_valid, meta.get("valid_words"), device=device)
-    config = make_config(tokenizer, emb_size, hidden_size, n_layers)
-    save_encoder(out_dir / "encoder", config, lm_state_dict(lm), tokenizer, meta, vectors=vectors)
-    return out_dir / "encoder"
+    return write_encoder(encoder_dir, config, lm_state_dict(lm), tokenizer, meta,
+                         vectors=vectors, max_shard_bytes=max_shard_bytes)
 
 
 def prepare_corpus(a, out):
@@ -508,6 +587,11 @@ def main(argv=None):
     p.add_argument("--sampled-softmax", action="store_true",
                    help="train with an in-batch sampled softmax (each step's softmax covers the "
                         "batch's own target ids); validation uses the full softmax")
+    p.add_argument("--backward", action="store_true",
+                   help="train a backward LM (the token streams reversed: it reads right to left)")
+    p.add_argument("--checkpoint-minutes", type=float, default=None,
+                   help="write the checkpoint and the encoder every so many minutes "
+                        "(instead of the checkpoint after each epoch)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar (epoch lines only)")
@@ -555,7 +639,8 @@ def main(argv=None):
                    autocast=a.autocast,
                    max_seconds=a.max_minutes * 60 if a.max_minutes else None,
                    max_epochs=a.max_epochs, metadata=meta, init=init, vectors=a.vectors,
-                   sampled_softmax=a.sampled_softmax,
+                   sampled_softmax=a.sampled_softmax, backward=a.backward,
+                   checkpoint_every_s=a.checkpoint_minutes * 60 if a.checkpoint_minutes else None,
                    verbose=0 if a.quiet or rank else 1)
     if enc is not None:
         print(f"encoder written to {enc}", flush=True)

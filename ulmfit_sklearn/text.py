@@ -3,10 +3,11 @@
 The rules are small pure functions in the spirit of fastai's ``fastai/text/core.py``:
 they clean raw text and mark case and repetition with special tokens, so that the
 vocabulary can stay lower-case.  A tokenizer turns the ruled text into token ids;
-two kinds share one interface:
+three kinds share one interface:
 
 * :class:`SentencePieceTokenizer`: subword units (a unigram SentencePiece model);
-* :class:`WordTokenizer`: a word vocabulary (as fastai's WT103 model uses).
+* :class:`WordTokenizer`: a word vocabulary (as fastai's WT103 model uses);
+* :class:`WordPieceTokenizer`: BERT's WordPiece, on the raw text (no rules).
 
 Tokenizers belong to an encoder (see :mod:`ulmfit_sklearn.encoders`): they are
 saved into and loaded from the encoder's folder.  This module imports neither torch
@@ -315,9 +316,93 @@ class SentencePieceTokenizer:
         return cls(Path(path).read_bytes())
 
 
-TOKENIZERS = {cls.kind: cls for cls in (WordTokenizer, SentencePieceTokenizer)}
+class WordPieceTokenizer:
+    """Token ids from a Hugging Face ``tokenizers`` model: BERT's WordPiece.
+
+    Unlike the other tokenizers, no fastai rule is applied: the raw text goes to
+    the tokenizer's own normalizer (BERT's cleans, lower-cases and strips accents)
+    and pre-tokenizer, as in pretraining.  A document comes out as
+    ``[CLS] ... [SEP]``, neither truncated nor padded (a long one is read in
+    windows, see :func:`ulmfit_sklearn.transformer.window_pool`).  The instance
+    pickles as the serialized tokenizer.
+
+    Parameters
+    ----------
+    json_str : str
+        The serialized tokenizer (the contents of a ``tokenizer.json``).
+    """
+
+    kind = "wordpiece"
+    filename = "tokenizer.json"
+    special_tokens = ("[PAD]", "[UNK]", "[CLS]", "[SEP]")
+
+    def __init__(self, json_str):
+        from tokenizers import Tokenizer
+
+        self._tok = Tokenizer.from_str(json_str)
+        self._tok.no_truncation()
+        self._tok.no_padding()
+        self.json_str = self._tok.to_str()
+        missing = [t for t in self.special_tokens if self._tok.token_to_id(t) is None]
+        if missing:
+            raise ValueError(f"the tokenizer lacks the special tokens {missing}")
+        ids = self._tok.encode("a").ids
+        if ids[0] != self.cls_id or ids[-1] != self.sep_id:
+            raise ValueError("the tokenizer does not frame a document as [CLS] ... [SEP]")
+
+    def __getstate__(self):
+        return {"json_str": self.json_str}
+
+    def __setstate__(self, state):
+        self.__init__(state["json_str"])
+
+    @property
+    def vocab_size(self):
+        return self._tok.get_vocab_size(with_added_tokens=True)
+
+    @property
+    def pad_id(self):
+        return self._tok.token_to_id("[PAD]")
+
+    @property
+    def cls_id(self):
+        return self._tok.token_to_id("[CLS]")
+
+    @property
+    def sep_id(self):
+        return self._tok.token_to_id("[SEP]")
+
+    @property
+    def itos(self):
+        return [self._tok.id_to_token(i) for i in range(self.vocab_size)]
+
+    def encode(self, text):
+        """Token ids (int32 array) of one raw document, ``[CLS] ... [SEP]``."""
+        return np.asarray(self._tok.encode(text).ids, dtype=np.int32)
+
+    def encode_batch(self, texts):
+        """Token ids of each raw document (encoded in parallel threads)."""
+        return [np.asarray(e.ids, dtype=np.int32) for e in self._tok.encode_batch(list(texts))]
+
+    def decode(self, ids):
+        return self._tok.decode([int(i) for i in ids], skip_special_tokens=False)
+
+    def save(self, folder):
+        path = Path(folder) / self.filename
+        path.write_text(self.json_str, encoding="utf-8")
+        return path.name
+
+    @classmethod
+    def load(cls, path):
+        return cls(Path(path).read_text(encoding="utf-8"))
+
+
+TOKENIZERS = {cls.kind: cls for cls in (WordTokenizer, SentencePieceTokenizer, WordPieceTokenizer)}
 
 
 def encode_texts(tokenizer, texts):
-    """Token ids of each text, as a list of int32 arrays."""
+    """Token ids of each text, as a list of int32 arrays (in one batched call if
+    the tokenizer has ``encode_batch``)."""
+    if hasattr(tokenizer, "encode_batch"):
+        return tokenizer.encode_batch(texts)
     return [tokenizer.encode(t) for t in texts]

@@ -6,12 +6,16 @@ An encoder is a folder with four files:
     ``format_version`` (1), ``architecture`` (``"awd_lstm"``), the sizes
     (``vocab_size``, ``emb_size``, ``hidden_size``, ``n_layers``), ``pad_idx``,
     ``special_tokens``, ``tokenizer`` (``{"type": "sentencepiece" | "word",
-    "file": ...}``) and ``weights`` (the weights' file name).
+    "file": ...}``), ``weights`` (the weights' file name, or a list of shards) and,
+    for a language model that reads right to left, ``"direction": "backward"``.
 ``weights.safetensors``
     The language model's weights (fp16 or fp32): the AWD-LSTM's parameters under
     ``encoder.`` and the decoder bias ``decoder.bias`` (the decoder matrix is tied
     to the embedding, so it is not stored).  The compute dtype is the estimator's
-    business: weights load as fp32.
+    business: weights load as fp32.  Or shards (``weights-00001-of-00004.safetensors``,
+    ...), each holding some of the tensors; a tensor cut between shards is stored
+    as pieces ``name#0``, ``name#1``, ... along its first dimension (see
+    :func:`shard_tensors`).
 the tokenizer file
     ``tokenizer.model`` (SentencePiece) or ``vocab.txt`` (one word per line).
 ``vectors.safetensors`` and ``vectors.txt`` (optional)
@@ -23,6 +27,9 @@ the tokenizer file
 ``metadata.json``
     What the encoder is: corpus, tokens seen, held-out perplexity, command, ...,
     and ``files``: the sha256 of each of the other files, which loading verifies.
+
+A BERT (``"architecture": "bert"``) has other sizes and files, and a folder in
+the Hugging Face layout loads too: see :mod:`ulmfit_sklearn.encoders.bert`.
 
 ``load_encoder(spec)`` takes the name of a bundled encoder (a folder beside this
 file), a path to an encoder folder, or an :class:`Encoder`.  Loading checks that the
@@ -82,9 +89,13 @@ class Encoder:
         return hashlib.sha256(text).hexdigest()
 
     def build_module(self, **dropout):
-        """The :class:`~ulmfit_sklearn.modules.LanguageModel` with these weights."""
+        """The :class:`~ulmfit_sklearn.modules.LanguageModel` with these weights (a
+        :class:`~ulmfit_sklearn.transformer.BertEncoder` for a BERT)."""
         from ..modules import AWDLSTM, LanguageModel
 
+        if self.config.get("architecture") == "bert":  # a BertEncoder (dropout: hidden, attention)
+            from .bert import build_bert
+            return build_bert(self, **dropout)
         c = self.config
         enc = AWDLSTM(c["vocab_size"], c["emb_size"], c["hidden_size"], c["n_layers"],
                       c["pad_idx"])
@@ -136,13 +147,60 @@ def lm_state_dict(lm):
             if k != "decoder.weight"}
 
 
+def shard_tensors(tensors, max_bytes):
+    """Split ``tensors`` (name -> tensor) into shards of safetensors files of at most
+    ``max_bytes`` each: a list of dicts, filled in order; a tensor that overflows a
+    shard is cut along its first dimension into pieces ``name#0``, ``name#1``, ...
+    (joined again by :func:`join_pieces`)."""
+    shards, cur, used = [], {}, 16  # 8 bytes of header length, 8 of padding
+    for name, t in tensors.items():
+        part = 0
+        while True:
+            cost = len(name) + 96  # a header entry: name, dtype, shape and offsets
+            room = max_bytes - used - cost
+            if t.nbytes <= room and not part:
+                cur[name], used = t, used + t.nbytes + cost
+                break
+            rows = room // max(1, t[0].nbytes) if t.dim() else 0
+            if rows >= len(t):
+                cur[f"{name}#{part}"], used = t, used + t.nbytes + cost
+                break
+            if rows > 0:
+                cur[f"{name}#{part}"], t, part = t[:rows].contiguous(), t[rows:], part + 1
+            elif not cur:
+                raise ValueError(f"max_shard_bytes={max_bytes} cannot hold one row of {name}")
+            shards.append(cur)
+            cur, used = {}, 16
+    return shards + [cur] if cur else shards
+
+
+def join_pieces(state):
+    """The state dict of shards' tensors, with the pieces ``name#i`` of a cut
+    tensor concatenated back into ``name``."""
+    out, pieces = {}, {}
+    for key, t in state.items():
+        name, sep, i = key.rpartition("#")
+        if sep:
+            pieces.setdefault(name, {})[int(i)] = t
+        else:
+            out[key] = t
+    for name, parts in pieces.items():
+        if sorted(parts) != list(range(len(parts))) or name in out:
+            raise ValueError(f"tensor {name}: pieces {sorted(parts)} are not 0..{len(parts) - 1}")
+        out[name] = torch.cat([parts[i] for i in range(len(parts))])
+    return out
+
+
 def save_encoder(folder, config, state_dict, tokenizer, metadata=None, dtype=torch.float16,
-                 vectors=None):
+                 vectors=None, max_shard_bytes=None):
     """Write an encoder folder; returns its path.
 
     ``state_dict`` is a LanguageModel's (see :func:`lm_state_dict`); it is stored
     as ``dtype``, and so are the optional ``vectors`` (words, matrix).  The
-    metadata gets the sha256 of every file.
+    metadata gets the sha256 of every file.  With ``max_shard_bytes``, weights
+    larger than that are written as shards (``weights-00001-of-0000N.safetensors``,
+    each at most that size; ``config["weights"]`` lists them, see
+    :func:`shard_tensors`).
     """
     from safetensors.torch import save_file
 
@@ -157,18 +215,32 @@ def save_encoder(folder, config, state_dict, tokenizer, metadata=None, dtype=tor
         save_file({"vectors": torch.as_tensor(matrix).to(dtype).contiguous()},
                   str(folder / "vectors.safetensors"))
         (folder / "vectors.txt").write_text("\n".join(words) + "\n", encoding="utf-8")
-    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in state_dict.items()
                if k != "decoder.weight"}
-    save_file(tensors, str(folder / config["weights"]))
+    shards = [tensors]
+    if max_shard_bytes and sum(t.nbytes for t in tensors.values()) > max_shard_bytes - 4096:
+        shards = shard_tensors(tensors, max_shard_bytes)
+        config["weights"] = [f"weights-{i:05d}-of-{len(shards):05d}.safetensors"
+                             for i in range(1, len(shards) + 1)]
+    elif isinstance(config["weights"], list):
+        config["weights"] = "weights.safetensors"
+    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    for name, shard in zip(_weight_names(config), shards):
+        save_file(shard, str(folder / name))
     metadata = dict(metadata or {})
     metadata["files"] = {name: _sha256(folder / name) for name in _file_names(config)}
     (folder / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
     return folder
 
 
+def _weight_names(config):
+    """The weights' file names: one, or the list of shards."""
+    w = config["weights"]
+    return list(w) if isinstance(w, list) else [w]
+
+
 def _file_names(config):
-    names = ["config.json", config["weights"], config["tokenizer"]["file"]]
+    names = ["config.json", *_weight_names(config), config["tokenizer"]["file"]]
     if config.get("vectors"):
         names += [config["vectors"]["file"], config["vectors"]["words"]]
     return names
@@ -185,7 +257,12 @@ def _config_files(folder, config):
     if not isinstance(tokenizer, dict) or not {"type", "file"} <= tokenizer.keys():
         raise EncoderError(f'{where}: "tokenizer" must be {{"type": ..., "file": ...}}, '
                            f"got {tokenizer!r}")
-    names = {"weights": config["weights"], "tokenizer.file": tokenizer["file"]}
+    weights = config["weights"]
+    if isinstance(weights, list) and weights:  # shards: keys weights.0, weights.1, ...
+        names = {f"weights.{i}": name for i, name in enumerate(weights)}
+    else:
+        names = {"weights": weights}
+    names["tokenizer.file"] = tokenizer["file"]
     if vectors:
         if not isinstance(vectors, dict) or not {"file", "words"} <= vectors.keys():
             raise EncoderError(f'{where}: "vectors" must be {{"file": ..., "words": ...}}, '
@@ -349,6 +426,9 @@ def load_encoder_folder(folder):
             except ValueError as exc:
                 raise EncoderError(str(exc)) from None
     config = _read_json(folder / "config.json")
+    if config.get("architecture") == "bert" or config.get("model_type") == "bert":
+        from .bert import load_bert_folder  # also reads the Hugging Face layout
+        return load_bert_folder(folder, config)
     metadata = _read_json(folder / "metadata.json")
     if config.get("format_version") != FORMAT_VERSION:
         raise EncoderError(
@@ -373,7 +453,12 @@ def load_encoder_folder(folder):
         raise EncoderError(f"{folder / 'config.json'}: unknown tokenizer type {kind!r}")
     try:
         tokenizer = TOKENIZERS[kind].load(paths["tokenizer.file"])
-        state = {k: v.float() for k, v in load_file(str(paths["weights"])).items()}
+        shards = [load_file(str(path)) for key, path in paths.items()
+                  if key.partition(".")[0] == "weights"]
+        if sum(map(len, shards)) != len(set().union(*shards)):
+            raise ValueError("a tensor is in two weight shards")
+        state = {k: v.float() for k, v in join_pieces({k: v for shard in shards
+                                                        for k, v in shard.items()}).items()}
         vectors = None
         if config.get("vectors"):
             words = paths["vectors.words"].read_text(encoding="utf-8").split("\n")[:-1]
@@ -386,7 +471,8 @@ def load_encoder_folder(folder):
     if tokenizer.vocab_size != config["vocab_size"]:
         raise EncoderError(f"{folder}: tokenizer has {tokenizer.vocab_size} entries, "
                            f"config says vocab_size={config['vocab_size']}")
-    check_weights(config, state, where=str(folder / config["weights"]))
+    check_weights(config, state, where=str(folder / config["weights"]) if isinstance(
+        config["weights"], str) else str(folder))
     return Encoder(config, state, tokenizer, metadata, str(folder), vectors)
 
 

@@ -1,0 +1,263 @@
+"""A BERT encoder in plain torch, and the pooling of documents longer than its window.
+
+:class:`BertEncoder` is the encoder of BERT (Devlin et al. 2019) and of its
+distilled variants (MiniLM, ...): word, position and token-type embeddings, then
+post-norm transformer blocks.  Its parameter names are this package's; a Hugging
+Face ``BertModel`` state dict maps to them by the renaming table of
+:mod:`ulmfit_sklearn.encoders.bert`.
+
+A document longer than the position table is read in windows (:func:`window_pool`),
+each ``[CLS] ... [SEP]``, and pooled across all of them: the BPT3C idea of
+Howard & Ruder (2018) for a model without recurrent state.  No scikit-learn or
+skorch here.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .modules import masked_concat_pool
+
+#: The poolings of :func:`window_pool`, with their width in units of ``hidden_size``.
+POOLINGS = {"mean": 1, "cls": 1, "concat": 3}
+
+
+class BertEmbeddings(nn.Module):
+    """Word + position + token-type embeddings, then LayerNorm and dropout."""
+
+    def __init__(self, vocab_size, hidden_size, max_positions, type_vocab_size, pad_idx,
+                 eps, hidden_p=0.0):
+        super().__init__()
+        self.word = nn.Embedding(vocab_size, hidden_size, padding_idx=pad_idx)
+        self.position = nn.Embedding(max_positions, hidden_size)
+        self.token_type = nn.Embedding(type_vocab_size, hidden_size)
+        self.norm = nn.LayerNorm(hidden_size, eps=eps)
+        self.dropout = nn.Dropout(hidden_p)
+
+    def forward(self, tokens, token_types=None):
+        if tokens.size(1) > self.position.num_embeddings:
+            raise ValueError(f"sequences of {tokens.size(1)} tokens exceed the "
+                             f"{self.position.num_embeddings} positions; read them in windows "
+                             "(window_pool)")
+        pos = torch.arange(tokens.size(1), device=tokens.device)
+        if token_types is None:
+            types = self.token_type.weight[0]
+        else:
+            types = self.token_type(token_types)
+        x = self.word(tokens) + self.position(pos)[None] + types
+        return self.dropout(self.norm(x))
+
+
+class BertLayer(nn.Module):
+    """One post-norm transformer block: self-attention, then a GELU feed-forward,
+    each followed by dropout, the residual sum and LayerNorm."""
+
+    def __init__(self, hidden_size, n_heads, intermediate_size, eps, hidden_p=0.0,
+                 attention_p=0.0):
+        super().__init__()
+        if hidden_size % n_heads:
+            raise ValueError(f"hidden_size={hidden_size} is not a multiple of n_heads={n_heads}")
+        self.n_heads, self.hidden_p, self.attention_p = n_heads, hidden_p, attention_p
+        self.query, self.key, self.value = (nn.Linear(hidden_size, hidden_size) for _ in range(3))
+        self.attn_out = nn.Linear(hidden_size, hidden_size)
+        self.attn_norm = nn.LayerNorm(hidden_size, eps=eps)
+        self.ff_in = nn.Linear(hidden_size, intermediate_size)
+        self.ff_out = nn.Linear(intermediate_size, hidden_size)
+        self.ff_norm = nn.LayerNorm(hidden_size, eps=eps)
+
+    def _heads(self, x):
+        b, t, _ = x.shape
+        return x.view(b, t, self.n_heads, -1).transpose(1, 2)
+
+    def forward(self, x, mask):
+        """``x`` (batch, time, hidden); ``mask`` (batch, 1, 1, time), True at real tokens."""
+        q, k, v = (self._heads(lin(x)) for lin in (self.query, self.key, self.value))
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                           dropout_p=self.attention_p if self.training else 0.0)
+        x = self.attn_norm(x + self._drop(self.attn_out(a.transpose(1, 2).reshape(x.shape))))
+        return self.ff_norm(x + self._drop(self.ff_out(F.gelu(self.ff_in(x)))))  # erf GELU
+
+    def _drop(self, h):
+        return F.dropout(h, self.hidden_p, self.training)
+
+
+class BertEncoder(nn.Module):
+    """BERT's encoder: embeddings and ``n_layers`` post-norm transformer blocks.
+
+    Parameters
+    ----------
+    vocab_size, hidden_size, n_layers, n_heads, intermediate_size : int
+        Sizes (all-MiniLM-L6-v2: 30522, 384, 6, 12, 1536).
+    max_positions : int
+        Length of the position table: the longest sequence one call reads (512).
+    type_vocab_size : int
+        Number of token types (segments); every token here is of type 0.
+    pad_idx, cls_idx, sep_idx : int
+        Ids of ``[PAD]``, ``[CLS]`` and ``[SEP]`` (0, 101, 102 in BERT's vocabulary).
+    eps : float
+        LayerNorm's epsilon.
+    hidden_p, attention_p : float
+        Dropout on the embeddings and on each block's two outputs, and on the
+        attention probabilities (see :meth:`set_dropout`).
+
+    Notes
+    -----
+    Parameter names: ``embeddings.{word,position,token_type}.weight``,
+    ``embeddings.norm.*``, and per block ``layers.{i}.{query,key,value,attn_out,
+    attn_norm,ff_in,ff_out,ff_norm}.*``.
+    """
+
+    def __init__(self, vocab_size, hidden_size, n_layers, n_heads, intermediate_size,
+                 max_positions=512, type_vocab_size=2, pad_idx=0, cls_idx=101, sep_idx=102,
+                 eps=1e-12, hidden_p=0.0, attention_p=0.0):
+        super().__init__()
+        self.hidden_size, self.n_layers, self.max_positions = hidden_size, n_layers, max_positions
+        self.pad_idx, self.cls_idx, self.sep_idx = pad_idx, cls_idx, sep_idx
+        self.embeddings = BertEmbeddings(vocab_size, hidden_size, max_positions, type_vocab_size,
+                                         pad_idx, eps, hidden_p)
+        self.layers = nn.ModuleList(
+            BertLayer(hidden_size, n_heads, intermediate_size, eps, hidden_p, attention_p)
+            for _ in range(n_layers))
+        self.apply(_init_weights)
+
+    def set_dropout(self, hidden=0.0, attention=0.0):
+        """Change the dropout probabilities: ``hidden`` on the embeddings and on each
+        block's outputs, ``attention`` on the attention probabilities (BERT: 0.1, 0.1)."""
+        self.embeddings.dropout.p = hidden
+        for layer in self.layers:
+            layer.hidden_p, layer.attention_p = hidden, attention
+
+    def layer_groups(self):
+        """Parameter-name prefixes of the layer groups, bottom up: the embeddings,
+        then each block (whoever adds a head adds its group on top)."""
+        return [["embeddings."]] + [[f"layers.{i}."] for i in range(self.n_layers)]
+
+    def forward(self, tokens, lengths=None, token_types=None):
+        """The last hidden states (batch, time, hidden_size) of ``tokens`` (batch,
+        time), right-padded to ``lengths`` (None: no padding).  Padded positions are
+        masked out of the attention, so they never change a real position's output
+        (their own outputs are meaningless)."""
+        mask = None
+        if lengths is not None:
+            pos = torch.arange(tokens.size(1), device=tokens.device)
+            mask = (pos[None, :] < lengths.to(tokens.device)[:, None])[:, None, None, :]
+        x = self.embeddings(tokens, token_types)
+        for layer in self.layers:
+            x = layer(x, mask)
+        return x
+
+
+def _init_weights(module):
+    """BERT's initialisation: N(0, 0.02) matrices and embeddings, zero biases."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, std=0.02)
+    if isinstance(module, nn.Linear):
+        nn.init.zeros_(module.bias)
+    if isinstance(module, nn.Embedding) and module.padding_idx is not None:
+        with torch.no_grad():
+            module.weight[module.padding_idx].zero_()
+
+
+def document_windows(tokens, lengths, encoder, window=None, max_len=None):
+    """Cut documents into windows that the encoder can read.
+
+    Each row of ``tokens`` (batch, time; right-padded to ``lengths``) is a document
+    as the tokenizer encodes it, ``[CLS] body [SEP]``.  The body is cut to its last
+    ``max_len`` tokens (None: all; the part that BPT3C pools), then into pieces of
+    ``window - 2`` tokens, each read as ``[CLS] piece [SEP]``.
+
+    Returns
+    -------
+    windows : LongTensor (n_windows, time)
+        Right-padded with the encoder's ``pad_idx``; a document's windows are
+        consecutive rows, in order.
+    window_lengths : LongTensor (n_windows,)
+    owner : LongTensor (n_windows,)
+        The document (row of ``tokens``) of each window.
+    """
+    window = window or encoder.max_positions
+    if not 3 <= window <= encoder.max_positions:
+        raise ValueError(f"window must lie in [3, {encoder.max_positions}], got {window}")
+    step = window - 2
+    pieces, owner = [], []
+    for i, n in enumerate(lengths.tolist()):
+        body = tokens[i, 1:max(n - 1, 1)]
+        if max_len is not None:
+            body = body[max(0, len(body) - max_len):]
+        for start in range(0, max(len(body), 1), step):
+            pieces.append(body[start:start + step])
+            owner.append(i)
+    window_lengths = torch.tensor([len(p) + 2 for p in pieces], device=tokens.device)
+    windows = tokens.new_full((len(pieces), int(window_lengths.max())), encoder.pad_idx)
+    windows[:, 0] = encoder.cls_idx
+    for j, piece in enumerate(pieces):
+        windows[j, 1:1 + len(piece)] = piece
+        windows[j, len(piece) + 1] = encoder.sep_idx
+    return windows, window_lengths, torch.tensor(owner, device=tokens.device)
+
+
+def window_pool(encoder, tokens, lengths, pooling="mean", max_len=None, window=None):
+    """One vector per document, pooled over all the windows it is read in.
+
+    Parameters
+    ----------
+    encoder : BertEncoder
+    tokens, lengths : LongTensor
+        Documents (batch, time) encoded as ``[CLS] ... [SEP]``, right-padded to
+        ``lengths``; any length (see :func:`document_windows` for ``max_len`` and
+        ``window``, the longest window: the encoder's ``max_positions`` by default).
+    pooling : {"mean", "cls", "concat"}
+        ``"mean"``: the mean of the last hidden states over every real token of
+        every window ([CLS] and [SEP] included: sentence-transformers' pooling for
+        a document within one window); ``"cls"``: the [CLS] state of the first
+        window; ``"concat"``: ULMFiT's concat pooling ``[last, max, mean]``, where
+        ``last`` is the state of the last token of the last window (its [SEP]) and
+        ``max`` is taken over the same tokens as the mean.
+
+    Returns
+    -------
+    FloatTensor (batch, POOLINGS[pooling] * hidden_size), in fp32.
+    """
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {sorted(POOLINGS)}, got {pooling!r}")
+    windows, wlens, owner = document_windows(tokens, lengths, encoder, window, max_len)
+    out = encoder(windows, wlens).float()
+    batch, rows = tokens.size(0), torch.arange(len(owner), device=out.device)
+    ends = torch.bincount(owner, minlength=batch).cumsum(0)  # a document's windows are consecutive
+    first = torch.cat([ends.new_zeros(1), ends[:-1]])
+    if pooling == "cls":
+        return out[first, 0]
+    mask = torch.arange(out.size(1), device=out.device)[None, :] < wlens[:, None]
+    mx, sm, cnt = masked_concat_pool(out, mask)
+    mean = (out.new_zeros(batch, out.size(2)).index_add(0, owner, sm)
+            / out.new_zeros(batch, 1).index_add(0, owner, cnt.to(out.dtype)))
+    if pooling == "mean":
+        return mean
+    last, k = ends - 1, rows - first[owner]  # k: the window's number in its document
+    grid = out.new_full((batch, int(k.max()) + 1, out.size(2)), torch.finfo(out.dtype).min)
+    grid[owner, k] = mx
+    return torch.cat([out[last, wlens[last] - 1], grid.amax(1), mean], dim=1)
+
+
+class WindowPoolEncoder(nn.Module):
+    """A :class:`BertEncoder` read in windows: one pooled vector per document.
+
+    ``forward(tokens, lengths)`` returns :func:`window_pool` of the documents:
+    ``n_features`` columns.  The layer groups are the encoder's, under ``encoder.``.
+    """
+
+    def __init__(self, encoder, pooling="mean", max_len=None, window=None):
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {sorted(POOLINGS)}, got {pooling!r}")
+        self.encoder, self.pooling, self.max_len, self.window = encoder, pooling, max_len, window
+
+    @property
+    def n_features(self):
+        return POOLINGS[self.pooling] * self.encoder.hidden_size
+
+    def layer_groups(self):
+        return [[f"encoder.{p}" for p in group] for group in self.encoder.layer_groups()]
+
+    def forward(self, tokens, lengths):
+        return window_pool(self.encoder, tokens, lengths, self.pooling, self.max_len, self.window)
