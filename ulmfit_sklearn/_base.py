@@ -16,8 +16,8 @@ from sklearn.utils.validation import check_is_fitted, check_memory
 
 from . import __version__
 from ._compat import Interval, StrOptions
-from .encoders import (Encoder, extend_vocabulary, load_encoder, lm_state_dict, new_words,
-                       random_encoder)
+from .encoders import (DIRECTIONS, Encoder, extend_vocabulary, load_encoder, lm_state_dict,
+                       new_words, random_encoder)
 from .modules import CLAS_DROPOUT, LM_DROPOUT, SequenceClassifier, scaled_dropout
 from .text import encode_texts
 from .training.batching import DocumentDataset
@@ -244,15 +244,25 @@ class ULMFiTBase(BaseEstimator):
         return np.asarray([not _equal(v, marker) for v in y], dtype=bool)
 
     # ------------------------------------------------------------------ encoder
-    def _load_encoder(self, seed):
-        """The encoder to start from, and a key that identifies it for the cache."""
+    def _load_encoder(self, seed, direction="forward"):
+        """The encoder to start from (its ``direction``'s language model), and a key
+        that identifies it for the cache."""
         if self.pretrained is None:
             base = load_encoder("default")
             shape = {k: base.config[k] for k in ("emb_size", "hidden_size", "n_layers")}
             enc = random_encoder(base.tokenizer, seed=seed, **shape)
-            return enc, f"random:{base.sha256}:{seed}"
-        enc = load_encoder(self.pretrained)
+            enc.config["direction"] = direction
+            return enc, f"random:{base.sha256}:{seed}:{direction}"
+        enc = load_encoder(self.pretrained, direction)
         return enc, enc.sha256
+
+    def _directions(self):
+        """The directions a fit trains: the paper's forward and backward pair with
+        ``bidirectional``, else forward only."""
+        return DIRECTIONS if getattr(self, "bidirectional", False) else DIRECTIONS[:1]
+
+    def _fitted_directions(self):
+        return DIRECTIONS if hasattr(self, "net_backward_") else DIRECTIONS[:1]
 
     def _lm_params(self):
         """Everything that configures stage 2: the ``lm_`` parameters (and autocast,
@@ -287,7 +297,8 @@ class ULMFiTBase(BaseEstimator):
         return int(self.batch_size)
 
     # ------------------------------------------------------------------ stages
-    def _run_stages(self, texts, targets=None, *, lr_range=None, range_stage="classifier"):
+    def _run_stages(self, texts, targets=None, *, direction="forward", lr_range=None,
+                    range_stage="classifier"):
         """The one path through ULMFiT's stages 2 and 3.
 
         Loads the encoder, fine-tunes its language model on all ``texts`` (stage 2,
@@ -299,10 +310,11 @@ class ULMFiTBase(BaseEstimator):
         ``lr_range=(start_lr, end_lr, steps)`` runs a learning-rate range test of
         ``range_stage`` instead: ``"lm"`` tests stage 2 (one epoch, never cached,
         no stage 3); ``"classifier"`` runs stage 2 as a fit would and tests the
-        first stage of stage 3.
+        first stage of stage 3.  ``direction="backward"`` starts from the encoder's
+        backward language model and reads every document right to left.
         """
         seed, device = self._seed(), self._device()
-        encoder, key = self._load_encoder(seed)
+        encoder, key = self._load_encoder(seed, direction)
         stage_epochs = None if targets is None else self._stage_epochs(encoder)
         lm_range = lr_range if range_stage == "lm" else None
         tuned, docs, lm_history = self._language_model(encoder, key, texts, seed, device,
@@ -326,7 +338,7 @@ class ULMFiTBase(BaseEstimator):
         word of its vectors if it has some; token ids of ``texts``; stage-2 history).
         """
         encoder = extend_vocabulary(encoder, new_words(encoder, texts))  # word vocabularies only
-        docs = encode_texts(encoder.tokenizer, texts)
+        docs = _read_as(encoder, encode_texts(encoder.tokenizer, texts))
         if lr_range:
             params = dict(self._lm_params(), epochs=1)
             lm_state, lm_history = finetune_encoder(encoder, docs, seed=seed, device=device,
@@ -366,11 +378,16 @@ class ULMFiTBase(BaseEstimator):
         self._check_params()
         texts = self._texts(X, reset=True)
         targets = self._training_targets(texts, y)
-        run = self._run_stages(texts, targets)
-        history = {"lm": run.lm_history, "classifier": run.net.history.to_list()}
-        _trim(run.net)
-        self._set_fitted({**targets.attrs, "net_": run.net, "tokenizer_": run.encoder.tokenizer,
-                          "encoder_sha256_": run.encoder_key, "history_": history})
+        attrs, history = dict(targets.attrs), {}
+        for direction in self._directions():
+            run = self._run_stages(texts, targets, direction=direction)
+            suffix = "" if direction == "forward" else "_backward"
+            history.update({"lm" + suffix: run.lm_history,
+                            "classifier" + suffix: run.net.history.to_list()})
+            _trim(run.net)  # drops the history too
+            attrs.update({f"net{suffix}_": run.net, f"tokenizer{suffix}_": run.encoder.tokenizer,
+                          f"encoder_sha256{suffix}_": run.encoder_key})
+        self._set_fitted({**attrs, "history_": history})
         return self
 
     def save(self, folder):
@@ -407,16 +424,21 @@ class ULMFiTBase(BaseEstimator):
             return docs
         return [d for d, m in zip(docs, targets.labeled) if m]
 
-    def _forward(self, X):
-        """Raw outputs (logits) of the fitted net, in input order, as numpy."""
+    def _forward(self, X, direction="forward"):
+        """Raw outputs (logits) of the fitted net of ``direction``, in input order,
+        as numpy."""
         check_is_fitted(self, "net_")
+        suffix = "" if direction == "forward" else "_backward"
+        net, tokenizer = getattr(self, f"net{suffix}_"), getattr(self, f"tokenizer{suffix}_")
         texts = validate_texts(X)
         if not texts:
-            return np.zeros((0, self.net_.module_.n_out), dtype=np.float32)
-        docs = encode_texts(self.tokenizer_, texts)
+            return np.zeros((0, net.module_.n_out), dtype=np.float32)
+        docs = encode_texts(tokenizer, texts)
+        if direction == "backward":
+            docs = [d[::-1] for d in docs]
         order = np.argsort([-len(d) for d in docs], kind="stable")  # similar lengths batch together
         with torch.inference_mode():
-            out = self.net_.forward(DocumentDataset([docs[i] for i in order])).float().numpy()
+            out = net.forward(DocumentDataset([docs[i] for i in order])).float().numpy()
         result = np.empty_like(out)
         result[order] = out
         return result
@@ -427,6 +449,14 @@ class ULMFiTBase(BaseEstimator):
         tags.input_tags.two_d_array = False
         tags.non_deterministic = False
         return tags
+
+
+def _read_as(encoder, docs):
+    """Token ids of ``docs`` in the order ``encoder``'s language model reads them:
+    a backward model reads each document right to left."""
+    if encoder.config.get("direction", "forward") == "backward":
+        return [np.ascontiguousarray(d[::-1]) for d in docs]
+    return docs
 
 
 def _trim(net):

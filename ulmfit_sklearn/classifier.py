@@ -45,6 +45,14 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
         type next to a marker of another type (int labels with ``"u"``).  (Not for
         multi-label ``y``.)
 
+    bidirectional : bool, default=False
+        The paper's ensemble (section 3.4): fine-tune a forward and a backward
+        classifier, the backward one from the encoder's backward language model
+        reading each document right to left, and average their predicted
+        probabilities.  Twice the fit and prediction time.  The encoder folder must
+        hold a backward model (in its subfolder ``backward/``; ``ulmfit-sklearn
+        pretrain --backward`` trains one): otherwise ``fit`` says so.
+
     threshold : float, default=0.5
         Multi-label only: ``predict`` sets a label where its probability is at
         least this.
@@ -61,7 +69,11 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
     encoder_sha256_ : str
         Checksum (key) of the encoder that fitting started from.
     history_ : dict
-        skorch histories of stage 2 (``"lm"``) and stage 3 (``"classifier"``).
+        skorch histories of stage 2 (``"lm"``) and stage 3 (``"classifier"``); with
+        ``bidirectional``, also ``"lm_backward"`` and ``"classifier_backward"``.
+    net_backward_, tokenizer_backward_, encoder_sha256_backward_ : object
+        With ``bidirectional``: the backward classifier's net, tokenizer and
+        encoder checksum.
     n_outputs_ : int
         Number of outputs of the network (the number of classes or labels).
     multilabel_ : bool
@@ -81,14 +93,15 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "unlabeled_label": "no_validation",
         "threshold": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "bidirectional": ["boolean"],
     }
 
     def __init__(self, pretrained="default", *, lm_epochs=1, lm_lr=5e-3, lm_lr_decay=2.6,
                  lm_drop_mult=0.3, lm_bptt=70, lm_batch_size=AUTO, unfreeze_epochs=None, lr=2e-2, lr_decay=1.0,
                  stlr_cut_frac=0.1, stlr_ratio=32, stlr=True, drop_mult=0.5, bptt=72,
                  max_len=1440, batch_size=AUTO, class_weight=None, validation_fraction=None,
-                 unlabeled_label=None, threshold=0.5, device="auto", autocast=False, memory=None,
-                 random_state=None, verbose=0):
+                 unlabeled_label=None, threshold=0.5, bidirectional=False, device="auto",
+                 autocast=False, memory=None, random_state=None, verbose=0):
         self.pretrained = pretrained
         self.lm_epochs = lm_epochs
         self.lm_lr = lm_lr
@@ -110,6 +123,7 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
         self.validation_fraction = validation_fraction
         self.unlabeled_label = unlabeled_label
         self.threshold = threshold
+        self.bidirectional = bidirectional
         self.device = device
         self.autocast = autocast
         self.memory = memory
@@ -171,6 +185,16 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
                        attrs={"classes_": np.arange(y.shape[1]), "n_outputs_": y.shape[1],
                               "multilabel_": True})
 
+    def _class_scores(self, X):
+        """Per-class scores whose argmax is the prediction: the logits, or with
+        ``bidirectional`` the log of the two directions' averaged probabilities."""
+        if len(self._fitted_directions()) == 1:
+            return self._forward(X)
+        log_p = self.predict_log_proba(X)
+        if self.multilabel_:  # the logit of the averaged probability
+            return log_p - np.log(-np.expm1(np.minimum(log_p, -1e-12)))
+        return log_p
+
     def decision_function(self, X):
         """Confidence scores of the documents, as scikit-learn's classifiers give them.
 
@@ -186,23 +210,30 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
             logits (positive where ``classes_[1]`` is predicted), so that
             ``roc_auc_score(y, clf.decision_function(X))`` works.  Multiclass:
             the logit of each class.  Multi-label: the logit of each label
-            (positive where the label's probability is above 0.5).
+            (positive where the label's probability is above 0.5).  With
+            ``bidirectional``, log-probabilities of the averaged probabilities
+            take the logits' place.
         """
-        logits = self._forward(X)
-        if not self.multilabel_ and logits.shape[1] == 2:
-            return logits[:, 1] - logits[:, 0]
-        return logits
+        scores = self._class_scores(X)
+        if not self.multilabel_ and scores.shape[1] == 2:
+            return scores[:, 1] - scores[:, 0]
+        return scores
 
     def predict_log_proba(self, X):
         """Log of :meth:`predict_proba`."""
-        logits = torch.from_numpy(self._forward(X)).double()
-        if self.multilabel_:
-            return torch.nn.functional.logsigmoid(logits).numpy()
-        return torch.log_softmax(logits, dim=1).numpy()
+        log_ps = []
+        for direction in self._fitted_directions():
+            logits = torch.from_numpy(self._forward(X, direction)).double()
+            log_ps.append((torch.nn.functional.logsigmoid(logits) if self.multilabel_
+                           else torch.log_softmax(logits, dim=1)).numpy())
+        if len(log_ps) == 1:
+            return log_ps[0]
+        return np.logaddexp.reduce(log_ps, axis=0) - np.log(len(log_ps))  # averaged probabilities
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes): rows sum to 1; for
-        multi-label ``y``, each column is that label's probability."""
+        multi-label ``y``, each column is that label's probability.  With
+        ``bidirectional``, the mean of the forward and backward classifiers'."""
         return np.exp(self.predict_log_proba(X))
 
     def predict(self, X):
@@ -212,7 +243,7 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
         check_is_fitted(self, "net_")
         if self.multilabel_:
             return (self.predict_proba(X) >= self.threshold).astype(np.int64)
-        return self.classes_[np.argmax(self._forward(X), axis=1)]
+        return self.classes_[np.argmax(self._class_scores(X), axis=1)]
 
     def score(self, X, y, sample_weight=None):
         """Accuracy on (X, y) (for multi-label ``y``, of whole label sets); rows

@@ -10,8 +10,11 @@ source you trust.  :func:`save` writes what prediction needs without pickling:
     shape of the network.
 ``weights.safetensors``
     The fine-tuned network's tensors.
-``vocab.txt`` or ``tokenizer.model``
-    The tokenizer (a word list, or a SentencePiece model, which is data).
+``vocab.txt``, ``tokenizer.model`` or ``tokenizer.json``
+    The tokenizer (a word list, a SentencePiece model or a WordPiece
+    ``tokenizer.json``: data).
+``backward/``
+    The backward classifier's weights and tokenizer, for a ``bidirectional`` one.
 
 :func:`load` reads it back without unpickling anything: the same predictions,
 bit for bit, on the same device.  Like an encoder folder, the file names are
@@ -125,23 +128,27 @@ def save(est, folder):
     check_is_fitted(est, "net_")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    module = est.net_.module_
-    attrs = {k: v for k, v in vars(est).items()
-             if k.endswith("_") and not k.startswith("_") and k not in ("net_", "tokenizer_")}
+    nets = {d: (getattr(est, f"net{_suffix(d)}_"), getattr(est, f"tokenizer{_suffix(d)}_"))
+            for d in est._fitted_directions()}
+    attrs = {k: v for k, v in vars(est).items() if k.endswith("_") and not k.startswith("_")
+             and k not in {f"{what}{_suffix(d)}_" for d in nets for what in ("net", "tokenizer")}}
     model = {
         "format_version": FORMAT_VERSION,
         "ulmfit_sklearn_version": __version__,
         "estimator": type(est).__name__,
         "params": _to_json(_params(est), "parameters"),
         "fitted": _to_json(attrs, "fitted attributes"),
-        "network": _network(module),
+        "networks": {d: _network(net.module_) for d, (net, _) in nets.items()},
         "predict_batch_size": int(est.net_.get_params().get("iterator_valid__batch_size")
                                   or est.net_.batch_size),
         "tokenizer": {"type": est.tokenizer_.kind, "file": est.tokenizer_.filename},
     }
-    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    save_file(state, str(folder / WEIGHTS_FILE))
-    est.tokenizer_.save(folder)
+    for direction, (net, tokenizer) in nets.items():
+        where = _direction_folder(folder, direction)
+        where.mkdir(exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in net.module_.state_dict().items()}
+        save_file(state, str(where / WEIGHTS_FILE))
+        tokenizer.save(where)
     (folder / MODEL_FILE).write_text(json.dumps(model, indent=1, allow_nan=False) + "\n",
                                      encoding="utf-8")
     return folder
@@ -175,14 +182,29 @@ def load(folder):
     tok = TOKENIZERS.get(model["tokenizer"]["type"])
     if tok is None or model["tokenizer"]["file"] != tok.filename:
         raise ModelFileError(f"{folder}: unknown tokenizer {model['tokenizer']!r}")
-    tokenizer = tok.load(folder / tok.filename)
-    module = _build_network(model["network"])
-    try:
-        module.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
-    except (RuntimeError, OSError) as exc:
-        raise ModelFileError(f"{folder / WEIGHTS_FILE}: does not fit the network ({exc})") from None
-    net = make_inference_net(module, batch_size=model["predict_batch_size"],
-                             pad_idx=tokenizer.pad_id, device=est._device(),
-                             autocast=est.autocast)
-    est._set_fitted({**_from_json(model["fitted"]), "net_": net, "tokenizer_": tokenizer})
+    fitted = _from_json(model["fitted"])
+    for direction, spec in model["networks"].items():
+        if direction not in ("forward", "backward"):
+            raise ModelFileError(f"{folder}: unknown direction {direction!r}")
+        where = _direction_folder(folder, direction)
+        tokenizer = tok.load(where / tok.filename)
+        module = _build_network(spec)
+        try:
+            module.load_state_dict(load_file(str(where / WEIGHTS_FILE)))
+        except (RuntimeError, OSError) as exc:
+            raise ModelFileError(f"{where / WEIGHTS_FILE}: does not fit the network "
+                                 f"({exc})") from None
+        fitted[f"net{_suffix(direction)}_"] = make_inference_net(
+            module, batch_size=model["predict_batch_size"], pad_idx=tokenizer.pad_id,
+            device=est._device(), autocast=est.autocast)
+        fitted[f"tokenizer{_suffix(direction)}_"] = tokenizer
+    est._set_fitted(fitted)
     return est
+
+
+def _suffix(direction):
+    return "" if direction == "forward" else "_backward"
+
+
+def _direction_folder(folder, direction):
+    return folder if direction == "forward" else folder / direction

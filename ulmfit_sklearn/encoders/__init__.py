@@ -28,6 +28,10 @@ the tokenizer file
     What the encoder is: corpus, tokens seen, held-out perplexity, command, ...,
     and ``files``: the sha256 of each of the other files, which loading verifies.
 
+A folder may also hold the language model that reads the other way in a subfolder
+named after its direction (``backward/``): the paper's bidirectional pair, which
+``load_encoder(folder, "backward")`` reads.
+
 A BERT (``"architecture": "bert"``) has other sizes and files, and a folder in
 the Hugging Face layout loads too: see :mod:`ulmfit_sklearn.encoders.bert`.
 
@@ -476,16 +480,43 @@ def load_encoder_folder(folder):
     return Encoder(config, state, tokenizer, metadata, str(folder), vectors)
 
 
-def load_encoder(spec):
-    """Load an encoder from a bundled name, a folder path, or pass an Encoder through."""
+DIRECTIONS = ("forward", "backward")
+
+
+def direction_of(encoder):
+    """Which way ``encoder``'s language model reads: "forward" or "backward"."""
+    return encoder.config.get("direction", "forward")
+
+
+def load_encoder(spec, direction=None):
+    """Load an encoder from a bundled name, a folder path, or pass an Encoder through.
+
+    ``direction`` ("forward" or "backward"; None: whichever the folder holds) picks
+    the language model that reads that way: the folder's own, or the one in its
+    subfolder named after the direction (``backward/`` beside a forward model, as
+    the paper's bidirectional pair).  A folder without it is an error.
+    """
+    if direction not in (None,) + DIRECTIONS:
+        raise ValueError(f"direction must be 'forward' or 'backward', got {direction!r}")
     if isinstance(spec, Encoder):
-        return spec
-    if spec == "default":
-        spec = DEFAULT_ENCODER
-    if isinstance(spec, str) and "/" not in spec and "\\" not in spec and not Path(spec).exists():
-        if spec not in bundled_encoders():
-            raise EncoderError(
-                f"unknown encoder {spec!r}: not a folder, and not one of the bundled "
-                f"encoders {bundled_encoders()}")
-        return load_encoder_folder(BUNDLED_DIR / spec)
-    return load_encoder_folder(spec)
+        encoder = spec
+    else:
+        if spec == "default":
+            spec = DEFAULT_ENCODER
+        folder = Path(spec)
+        if isinstance(spec, str) and "/" not in spec and "\\" not in spec and not folder.exists():
+            if spec not in bundled_encoders():
+                raise EncoderError(
+                    f"unknown encoder {spec!r}: not a folder, and not one of the bundled "
+                    f"encoders {bundled_encoders()}")
+            folder = BUNDLED_DIR / spec
+        if direction is not None and (folder / direction / "config.json").is_file():
+            folder = folder / direction
+        encoder = load_encoder_folder(folder)
+    if direction is not None and direction_of(encoder) != direction:
+        raise EncoderError(
+            f"encoder {spec if not isinstance(spec, Encoder) else encoder.path!r} holds a "
+            f"{direction_of(encoder)} language model and no {direction} one: put a "
+            f"{direction} encoder folder in its subfolder {direction}/ ('ulmfit-sklearn "
+            "pretrain --backward' trains a backward one)")
+    return encoder
