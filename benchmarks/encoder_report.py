@@ -1,7 +1,7 @@
 """Write docs/encoders.md's training record and validation-curve plot from an encoder's
 metadata (so the page's numbers come from the shipped files, not from typing).
 
-    python benchmarks/encoder_report.py [--encoder gutenberg-glove]
+    python benchmarks/encoder_report.py [--encoder NAME]   (default: the default encoder)
 """
 
 import argparse
@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 import sys  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
-from ulmfit_sklearn.encoders import BUNDLED_DIR, load_encoder  # noqa: E402
+from ulmfit_sklearn.encoders import BUNDLED_DIR, DEFAULT_ENCODER, load_encoder  # noqa: E402
 
 BEGIN, END = "<!-- encoder-record:begin -->", "<!-- encoder-record:end -->"
 
@@ -64,6 +64,11 @@ def record(name):
         f"| hardware | {m['hardware']} |",
         f"| held-out perplexity (`{m.get('valid_file')}`, all {m['valid']['tokens']:,} tokens) | "
         f"{m['valid']['ppl_token']:.1f} per token, {m['valid']['ppl_word']:.1f} per word |",
+        *[f"| held-out perplexity (`{v['file']}`, first {v['words']:,} words) | "
+          f"{v['ppl_token']:.1f} per token, {v['ppl_word']:.1f} per word |"
+          for v in m.get("valid_other", [])],
+        f"| language | {m['language']} |" if m.get("language") else None,
+        f"| terms | {m['terms']} |" if m.get("terms") else None,
         f"| training | {json.dumps(m['training'])} |",
         f"| files | {size_mb:.1f} MB (weights and vectors fp16) |",
         f"| command | `{m.get('command')}` |",
@@ -76,7 +81,7 @@ def record(name):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--encoder", default="gutenberg-glove")
+    p.add_argument("--encoder", default=DEFAULT_ENCODER)
     a = p.parse_args()
     (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
     page = ROOT / "docs" / "encoders.md"
