@@ -31,7 +31,9 @@ def plot_curve(meta, path):
     ax.plot(x, [math.exp(c["valid_loss"]) for c in curve], marker="o", label="validation (first 100k tokens)")
     tr = [c for c in meta["curve"] if c.get("train_loss") is not None]
     ax.plot([c["epoch"] * per_epoch / 1e6 for c in tr], [math.exp(c["train_loss"]) for c in tr],
-            marker=".", alpha=0.6, label="training (with dropout, AR/TAR)")
+            marker=".", alpha=0.6,
+            label="training (sampled softmax, dropout, AR/TAR)" if meta["training"].get("sampled_softmax")
+            else "training (with dropout, AR/TAR)")
     ax.set_xlabel("tokens seen (millions)")
     ax.set_ylabel("perplexity per token")
     ax.set_yscale("log")

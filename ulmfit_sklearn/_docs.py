@@ -60,11 +60,13 @@ _STAGE3_PARAMS = """\
         classifier split, bottom up: the embedding, each LSTM layer, the head
         (which gets the stage's rate).  The paper's value is 2.6.
         The default 1.0 (every group at the stage's rate) measured better with the
-        bundled encoder: lower validation error on IMDb, TREC-6, SST-2 and AG News
-        in 10 of 11 runs at n = 1,000 (docs/benchmarks.md, schedule search); this
-        small, CPU-pretrained encoder's lower layers need to move as much as the top.
-        Try 2.6 with a stronger encoder (e.g. fastai's WT103).  Stage 2 keeps the
-        paper's 2.6 (``lm_lr_decay``).
+        bundled encoders: with fastai's layer groups, lower validation error than
+        2.6 on TREC-6, SST-2, AG News and IMDb at n = 1,000 with both the current
+        and the previous bundled encoder (8 of 8 runs, one seed; 2.6 was better on
+        IMDb at n = 100, 2 of 2; docs/benchmarks.md); these small, CPU-pretrained
+        encoders' lower layers need to move as much as the top.  Try 2.6 with a
+        stronger encoder (e.g. fastai's WT103).  Stage 2 keeps the paper's 2.6
+        (``lm_lr_decay``).
 
     stlr_cut_frac : float, default=0.1
         Fraction of each STLR cycle spent increasing the learning rate.
@@ -102,9 +104,10 @@ _RUN_PARAMS = """\
         Torch device; "auto" takes CUDA when available.
 
     autocast : bool, default=False
-        Run forward passes under bf16 autocast.  On this project's development
-        CPU (an Intel Xeon, torch 2.13) bf16 LSTMs ran slower than fp32, hence
-        off by default; useful on GPUs and on CPUs with fast bf16.
+        Run forward passes under bf16 autocast: faster on GPUs and on CPUs that
+        compute bf16 natively (``avx512_bf16`` or ``amx_bf16``), slower on CPUs
+        without it (an Intel Xeon of this project's benchmarks), hence off by
+        default.
 
     memory : str, path, joblib.Memory or None, default=None
         Cache for the fine-tuned language model of stage 2, so that a grid search

@@ -54,7 +54,7 @@ from ..text import SPECIAL_TOKENS, TOKENIZERS
 FORMAT_VERSION = 1
 BUNDLED_DIR = Path(__file__).parent
 #: Name of the encoder that ``pretrained="default"`` (the estimators' default) loads.
-DEFAULT_ENCODER = "gutenberg-glove"
+DEFAULT_ENCODER = "modern-glove"
 #: Shape of a freshly initialised encoder when no pretrained one is given.
 DEFAULT_SHAPE = {"emb_size": 200, "hidden_size": 600, "n_layers": 3}
 
