@@ -468,6 +468,84 @@ def plot_scaling(rs, kind, what):
     plt.close(fig)
 
 
+def pretraining_tokens(rows, method="nodiscr_clf"):
+    """Validation error of the schedule runs against the tokens their encoder's
+    pretraining saw (rows that record ``encoder_tokens_seen``: encoders of one
+    pretraining run, snapshots along it), a table and docs/img/pretraining-tokens.png,
+    with each task's least-squares change per doubling of tokens."""
+    rows = [r for r in rows if r.get("encoder_tokens_seen") and r["method"] == method]
+    if not rows:
+        return "No runs with the encoder's pretraining tokens recorded yet."
+    tasks = sorted({(r["dataset"], r["n"]) for r in rows})
+    points = defaultdict(list)  # tokens -> rows
+    for r in rows:
+        points[(r["encoder_tokens_seen"], r.get("encoder_ppl_word"), r["encoder"])].append(r)
+    head = "| tokens seen | encoder | modern-valid ppl/word | " + " | ".join(
+        f"{ds} n={n}" for ds, n in tasks) + " | commit |"
+    out = [head, "| --- " * (4 + len(tasks)) + "|"]
+    series = defaultdict(list)
+    for (tokens, ppl, name), group in sorted(points.items()):
+        cells = []
+        for task in tasks:
+            errs = [r["error"] for r in group if (r["dataset"], r["n"]) == task]
+            cells.append(f"{100 * np.mean(errs):.1f} %" if errs else "")
+            if errs:
+                series[task].append((tokens, np.mean(errs)))
+        out.append(f"| {tokens / 1e6:.1f}M | {name} | {ppl:.1f} | " + " | ".join(cells) + " | "
+                   + ", ".join(sorted({r["git_commit"] for r in group})) + " |")
+    slopes = []
+    for task, pts in sorted(series.items()):
+        if len(pts) >= 2:
+            x, y = np.log2([t for t, _ in pts]), [100 * e for _, e in pts]
+            slopes.append(f"{task[0]} n={task[1]}: {np.polyfit(x, y, 1)[0]:+.1f}")
+    out += ["", "Least-squares change of validation error per doubling of pretraining tokens "
+            "(points): " + "; ".join(slopes) + "."]
+    _plot_tokens(series)
+    return "\n".join(out)
+
+
+def _plot_tokens(series):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for (ds, n), pts in sorted(series.items()):
+        pts = sorted(pts)
+        ax.plot([t / 1e6 for t, _ in pts], [e for _, e in pts], marker="o", label=f"{ds} n={n}")
+    ax.set_xscale("log")
+    ax.set_xlabel("pretraining tokens seen (millions)")
+    ax.set_ylabel("validation error (seed 0)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    (DOCS / "img").mkdir(parents=True, exist_ok=True)
+    fig.savefig(DOCS / "img" / "pretraining-tokens.png", dpi=110)
+    plt.close(fig)
+
+
+def predict_batching(rows):
+    """Prediction speed per batching setting (benchmarks/predict_batching.py), the
+    newest run of each data set."""
+    if not rows:
+        return "No prediction-batching runs yet (run `benchmarks/predict_batching.py`)."
+    newest = {}
+    for r in rows:
+        newest[r["dataset"]] = r["run"]
+    out = ["| dataset | documents | tokens | batches | seconds | documents/s | max abs diff | "
+           "date | machine | commit |", "| --- " * 10 + "|"]
+    for r in rows:
+        if r["run"] != newest[r["dataset"]]:
+            continue
+        limit = f"{r['max_docs']} docs" + (f", {r['max_tokens']:,} tokens" if r["max_tokens"] else "")
+        m = r.get("machine", {})
+        out.append(f"| {r['dataset']} | {r['documents']} | {r['tokens']:,} | {limit} | "
+                   f"{r['seconds']} | {r['docs_per_s']} | {r['max_abs_diff']:.1e} | {r['date'][:10]} | "
+                   f"{m.get('cpu', '')}, {m.get('torch_threads', '')} threads | {r['git_commit']} |")
+    return "\n".join(out)
+
+
 def plot_curves(groups):
     import matplotlib
 
@@ -514,11 +592,17 @@ def main():
               learning_curves(curve_rows), ""]
     parts += [f"![{png.stem}](img/{png.name})"
               for png in sorted((DOCS / "img").glob("learning-curve-*.png"))]
+    parts += ["", "## Downstream error against pretraining tokens", "",
+              "Encoders of one pretraining run at several points (validation splits, "
+              "default settings, seed 0; `benchmarks/schedule.py --settings nodiscr_clf`).", "",
+              pretraining_tokens(read("schedule.jsonl")), "",
+              "![pretraining-tokens](img/pretraining-tokens.png)"]
     parts += ["", "## Ablations", "", ablations(read("ablations.jsonl"), curve_rows), "",
               "## Stage-3 schedule search (validation splits)", "", schedule(read("schedule.jsonl")), "",
               "## Scaling", "", scaling(read("scaling.jsonl")), "",
               "### Memory of one training step", "", step_memory(read("step_memory.jsonl")), "",
               "## Speed against fastai", "", fastai_speed(read("fastai_speed.jsonl")), "",
+              "### Prediction batches", "", predict_batching(read("predict_batching.jsonl")), "",
               "## Denormal floats", "", denormals(read("denormals.jsonl")), ""]
     (DOCS / "benchmarks.md").write_text("\n".join(parts) + "\n")
     write_readme_table(readme_table(curve_rows))

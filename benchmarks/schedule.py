@@ -22,6 +22,7 @@ from common import FILES, ROOT, SHARED, append_result, done_keys, git_commit, lo
 from sklearn.model_selection import train_test_split
 
 from ulmfit_sklearn import ULMFiTClassifier
+from ulmfit_sklearn.baselines import embedding_logreg
 from ulmfit_sklearn.encoders import load_encoder
 
 SETTINGS = {
@@ -36,6 +37,12 @@ SETTINGS = {
     "discr_clf": {"lr_decay": 2.6},  # the paper's stage-3 factor
     "nodiscr_lm": {"lm_lr_decay": 1.0},
     "nodiscr_both": {"lr_decay": 1.0, "lm_lr_decay": 1.0},
+    # a BERT encoder (no stage 2 until it has a masked-LM head): the peak lr of stage 3
+    "bert_lr3e-4": {"lm_epochs": 0, "lr": 3e-4},
+    "bert_lr1e-3": {"lm_epochs": 0, "lr": 1e-3},
+    "bert_lr3e-3": {"lm_epochs": 0, "lr": 3e-3},
+    # not ULMFiT: the encoder frozen, its pooled features into LogisticRegressionCV
+    "frozen_logreg": None,
 }
 
 
@@ -71,8 +78,11 @@ def main():
                         if (ds, n, seed, name, 0, commit, enc_sha) in done:
                             continue
                         t0 = time.perf_counter()
-                        clf = ULMFiTClassifier(a.pretrained, memory=cache, random_state=seed,
-                                               **SETTINGS[name]).fit(Xtr, ytr)
+                        if SETTINGS[name] is None:
+                            clf = embedding_logreg(a.pretrained).fit(Xtr, ytr)
+                        else:
+                            clf = ULMFiTClassifier(a.pretrained, memory=cache, random_state=seed,
+                                                   **SETTINGS[name]).fit(Xtr, ytr)
                         fit_s = time.perf_counter() - t0
                         err = float(np.mean(clf.predict(Xv) != yv))
                         print(append_result(a.out, {
@@ -80,7 +90,10 @@ def main():
                             "params": SETTINGS[name], "split": "validation", "error": err,
                             "n_val": len(Xv), "n_unlabeled": 0, "fit_seconds": round(fit_s, 1),
                             "git_commit": commit, "encoder": enc_name,
-                            "encoder_sha256": enc_sha}), flush=True)
+                            "encoder_sha256": enc_sha,
+                            "encoder_tokens_seen": enc.metadata.get("tokens_seen"),
+                            "encoder_ppl_word": enc.metadata.get("valid", {}).get("ppl_word")}),
+                              flush=True)
 
 
 if __name__ == "__main__":

@@ -58,10 +58,8 @@ def lm_batch(encoder, docs, p, lm_batch_size):
 
 
 def classifier_batch(encoder, docs, p, batch_size):
-    """Stage 3's classifier (all vector words added, as after stage 2) and its
-    largest batch."""
-    if encoder.vectors is not None:
-        encoder = extend_vocabulary(encoder, encoder.vectors[0])
+    """Stage 3's classifier (the vocabulary of stage 2: training-text words
+    added, other vector words only aliased) and its largest batch."""
     awd = encoder.build_module().encoder
     clf = SequenceClassifier(awd, 2, bptt=p["bptt"], max_len=p["max_len"])
     clf.set_dropout(**scaled_dropout(CLAS_DROPOUT, p["drop_mult"]))

@@ -1,9 +1,9 @@
 """The BERT encoder, its window pooling, the WordPiece tokenizer and BERT encoder folders.
 
-A tiny random BERT checks the mechanics; the converted all-MiniLM-L6-v2 (not shipped:
-made by ``convert_hf_bert`` into /work/runs/minilm-l6, or $ULMFIT_MINILM) is checked
-against Hugging Face's outputs in tests/data/minilm_reference.json
-(benchmarks/minilm_reference.py).
+A tiny random BERT checks the mechanics; the bundled all-MiniLM-L6-v2 (``minilm-l6``,
+made by ``convert_hf_bert``; or $ULMFIT_MINILM) is checked against Hugging Face's
+outputs in tests/data/minilm_reference.json (benchmarks/minilm_reference.py), and so
+is the Hugging Face original where it is at hand ($ULMFIT_MINILM_SRC).
 """
 
 import json
@@ -22,7 +22,8 @@ from ulmfit_sklearn.text import TOKENIZERS, WordPieceTokenizer, encode_texts
 from ulmfit_sklearn.transformer import BertEncoder, WindowPoolEncoder, window_pool
 
 REFERENCE = Path(__file__).parent / "data" / "minilm_reference.json"
-MINILM = Path(os.environ.get("ULMFIT_MINILM", "/work/runs/minilm-l6"))
+MINILM = Path(os.environ.get("ULMFIT_MINILM") or
+              Path(__file__).parents[1] / "ulmfit_sklearn" / "encoders" / "minilm-l6")
 MINILM_SRC = Path(os.environ.get("ULMFIT_MINILM_SRC", "/work/runs/minilm-src"))
 WORDS = ["the", "film", "was", "good", "bad", "plot", "actor", "##s", "##ing", "act", ",", ".",
          "!", "a", "story"]
@@ -192,7 +193,12 @@ def test_renaming_table_covers_a_hf_state_dict(tokenizer):
     prefixed = {"bert." + k.replace("LayerNorm.weight", "LayerNorm.gamma"): v
                 for k, v in hf.items()}
     prefixed["cls.predictions.bias"] = torch.zeros(tokenizer.vocab_size)
-    assert rename_hf_state_dict(prefixed).keys() == ours.keys()
+    prefixed["cls.predictions.decoder.weight"] = hf["embeddings.word_embeddings.weight"]
+    prefixed["cls.seq_relationship.weight"] = torch.zeros(2, TINY["hidden_size"])
+    # the masked-LM head is kept (its decoder is the tied embedding), the rest dropped
+    assert rename_hf_state_dict(prefixed).keys() == ours.keys() | {"mlm.bias"}
+    with pytest.raises(EncoderError, match="unknown tensor"):
+        rename_hf_state_dict(dict(prefixed, **{"cls.predictions.transform.extra.weight": 1}))
     with pytest.raises(EncoderError, match="unknown tensor"):
         rename_hf_state_dict(dict(hf, **{"encoder.layer.0.attention.self.rotary.weight": hf[
             "pooler.dense.weight"]}))
@@ -282,7 +288,6 @@ def _check_reference(folder, key):
                          ids=["converted-fp16", "hf-layout-fp32"])
 def test_minilm_reproduces_hugging_face(folder, key):
     if not folder.is_dir():
-        pytest.skip(f"{folder} is missing: the MiniLM encoder is not shipped; make it with "
-                    "ulmfit_sklearn.encoders.bert.convert_hf_bert (or set $ULMFIT_MINILM, "
-                    "$ULMFIT_MINILM_SRC)")
+        pytest.skip(f"{folder} is missing: the Hugging Face original is not shipped (set "
+                    "$ULMFIT_MINILM_SRC to its folder)")
     assert _check_reference(folder, key) < 1e-4

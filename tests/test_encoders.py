@@ -1,6 +1,7 @@
 import json
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -162,5 +163,40 @@ def test_classifier_knows_vector_words_its_training_texts_lack(tmp_path, tiny_en
     enc, _ = _vector_encoder(tmp_path, tiny_encoder_dir)
     X, y = make_toy_data(30)
     clf = ULMFiTClassifier(enc, **FAST).fit(X, y)
-    assert {"zebra", "okapi", "gnu"} <= set(clf.tokenizer_.stoi)
-    assert clf.predict_proba(["a zebra film"]).shape == (1, 2)
+    tok = clf.tokenizer_
+    # no embedding row for them: they read as their nearest vocabulary word
+    assert not {"zebra", "okapi", "gnu"} & set(tok.stoi)
+    assert clf.net_.module_.encoder.encoder.weight.shape[0] == tok.vocab_size
+    zebra = tok.encode_words(["zebra"])[0]
+    assert zebra == tok.aliases["zebra"] != tok.stoi["xxunk"]
+    saved = ULMFiTClassifier.load(clf.save(tmp_path / "model"))
+    assert saved.tokenizer_.aliases == tok.aliases
+    np.testing.assert_allclose(saved.predict_proba(["a zebra film"]),
+                               clf.predict_proba(["a zebra film"]), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(clf.predict_proba(["a zebra film"]),
+                           clf.predict_proba(["a xxunk film"]))
+
+
+def test_vector_words_outside_the_vocabulary_alias_their_nearest_word(tmp_path, tiny_encoder_dir):
+    from ulmfit_sklearn import encoders
+    from ulmfit_sklearn.encoders import alias_vector_words, nearest_vocabulary_words
+
+    enc, _ = _vector_encoder(tmp_path, tiny_encoder_dir)
+    words, matrix = enc.vectors
+    encoders._NEAREST.clear()
+    nearest = nearest_vocabulary_words(enc, batch_size=2)  # several chunks
+    assert nearest_vocabulary_words(enc) is nearest  # kept for the next fit
+    aliased = alias_vector_words(enc)
+    tok = aliased.tokenizer
+    assert tok.itos == enc.tokenizer.itos and aliased.state_dict is enc.state_dict
+    assert set(tok.aliases) == {"zebra", "okapi", "gnu"}
+    for word in tok.aliases:
+        v = matrix[words.index(word)]
+        sims = {w: float(torch.nn.functional.cosine_similarity(v, matrix[i], dim=0))
+                for i, w in enumerate(words) if w in tok.stoi}
+        assert tok.itos[tok.aliases[word]] == max(sims, key=sims.get)
+    assert list(tok.encode_words(["zebra", "okapi", "aardvark"])) == \
+        [tok.aliases["zebra"], tok.aliases["okapi"], tok.stoi["xxunk"]]
+    assert alias_vector_words(load_encoder(tiny_encoder_dir)).tokenizer.aliases == {}  # no vectors
+    grown = extend_vocabulary(enc, ["zebra"])  # a word the texts brought is no alias
+    assert set(alias_vector_words(grown, nearest).tokenizer.aliases) == {"okapi", "gnu"}

@@ -42,6 +42,24 @@ def test_word_tokenizer_roundtrip(tmp_path):
     np.testing.assert_array_equal(again.encode("The zebra sat"), ids)
 
 
+def test_word_tokenizer_aliases_read_as_their_word_and_roundtrip(tmp_path):
+    base = WordTokenizer.train(["the cat sat", "the dog sat"], min_freq=1)
+    tok = WordTokenizer(base.itos, {"kitten": base.stoi["cat"], "odd\u2028word": 3})
+    assert list(tok.encode_words(["kitten", "dog", "zebra"])) == \
+        [base.stoi["cat"], base.stoi["dog"], base.stoi[UNK]]
+    assert tok.vocab_size == base.vocab_size  # aliases add no ids
+    tok.save(tmp_path)
+    again = WordTokenizer.load(tmp_path / WordTokenizer.filename)
+    assert again.aliases == tok.aliases and again.itos == tok.itos
+    (tmp_path / "plain").mkdir()
+    base.save(tmp_path / "plain")
+    assert not (tmp_path / "plain" / WordTokenizer.aliases_filename).exists()
+    with pytest.raises(ValueError, match="vocabulary word"):
+        WordTokenizer(base.itos, {"cat": 0})
+    with pytest.raises(ValueError, match="outside"):
+        WordTokenizer(base.itos, {"kitten": base.vocab_size})
+
+
 def test_word_tokenizer_needs_special_tokens():
     with pytest.raises(ValueError, match="special tokens"):
         WordTokenizer(["a", "b"])

@@ -16,12 +16,22 @@ from sklearn.utils.validation import check_is_fitted, check_memory
 
 from . import __version__
 from ._compat import Interval, StrOptions
-from .encoders import (DIRECTIONS, Encoder, extend_vocabulary, load_encoder, lm_state_dict,
-                       new_words, random_encoder)
-from .modules import CLAS_DROPOUT, LM_DROPOUT, SequenceClassifier, scaled_dropout
+from .encoders import (DIRECTIONS, Encoder, alias_vector_words, extend_vocabulary, load_encoder,
+                       lm_state_dict, nearest_vocabulary_words, new_words, random_encoder)
+from .modules import CLAS_DROPOUT, LM_DROPOUT, ConcatPoolEncoder, SequenceClassifier, scaled_dropout
 from .text import encode_texts
 from .training.batching import DocumentDataset
-from .training.stages import AUTO, finetune_language_model, seeded, train_classifier
+from .training.stages import (AUTO, finetune_language_model, finetune_masked_lm, seeded,
+                              train_classifier)
+from .transformer import BertClassifier, WindowPoolEncoder
+
+#: Stage 3's peak learning rate for ``lr="auto"``, by encoder architecture.
+AUTO_LR = {"awd_lstm": 2e-2, "bert": 1e-3}
+#: Stage 2's peak learning rate for ``lm_lr="auto"``, by encoder architecture.
+AUTO_LM_LR = {"awd_lstm": 5e-3, "bert": 1e-4}
+#: How many layer groups a BERT's blocks form in stage 3 (at most): as many as
+#: the bundled AWD-LSTM's layers, so the schedules have the same stages.
+BERT_BLOCK_GROUPS = 3
 
 
 def validate_texts(X, name="X"):
@@ -99,10 +109,28 @@ def finetune_encoder(encoder, docs, *, epochs, lr, lr_decay, drop_mult, bptt, ba
                      cut_frac, ratio, seed, device, autocast, verbose, lr_range=None):
     """Stage 2 on an :class:`~ulmfit_sklearn.encoders.Encoder`: its language model
     (with the ``drop_mult``-scaled LM dropouts) fine-tuned on ``docs`` by
-    :func:`~ulmfit_sklearn.training.stages.finetune_language_model`.
+    :func:`~ulmfit_sklearn.training.stages.finetune_language_model`, or a BERT's
+    masked LM by :func:`~ulmfit_sklearn.training.stages.finetune_masked_lm`
+    (``bptt`` does not apply).  ``lr="auto"``: :data:`AUTO_LM_LR`.
 
     Returns the fine-tuned state dict (fp32, CPU) and the skorch history.
     """
+    lr = AUTO_LM_LR[encoder.architecture] if lr == AUTO else lr
+    if encoder.architecture == "bert":
+        if lr_range:
+            raise ValueError("a learning-rate range test of a BERT's stage 2 is not supported")
+        from .encoders.bert import bert_state_dict, build_bert_mlm
+
+        tok = encoder.tokenizer
+        with seeded(seed, device):
+            model = build_bert_mlm(encoder, n_groups=_block_groups(encoder),
+                                   **scaled_dropout(encoder.config["dropout"], drop_mult))
+            net = finetune_masked_lm(model, docs, epochs=epochs, lr=lr, lr_decay=lr_decay,
+                                     batch_size=batch_size, cut_frac=cut_frac, ratio=ratio,
+                                     seed=seed, device=device, autocast=autocast,
+                                     verbose=verbose, mask_id=tok.mask_id,
+                                     special_ids=tok.special_ids)
+        return bert_state_dict(net.module_), net.history.to_list()
     with seeded(seed, device):
         lm = encoder.build_module(**scaled_dropout(LM_DROPOUT, drop_mult))
         net = finetune_language_model(lm, docs, epochs=epochs, lr=lr, lr_decay=lr_decay,
@@ -144,13 +172,13 @@ class ULMFiTBase(BaseEstimator):
     _parameter_constraints = {
         "pretrained": [str, os.PathLike, Encoder, None],
         "lm_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
-        "lm_lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "lm_lr": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({AUTO})],
         "lm_drop_mult": [Interval(numbers.Real, 0, None, closed="left")],
         "lm_bptt": [Interval(numbers.Integral, 2, None, closed="left")],
         "lm_batch_size": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({AUTO})],
         "lm_lr_decay": [Interval(numbers.Real, 1, None, closed="left")],
         "unfreeze_epochs": ["array-like", None],
-        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({AUTO})],
         "lr_decay": [Interval(numbers.Real, 1, None, closed="left")],
         "stlr_cut_frac": [Interval(numbers.Real, 0, 1, closed="right")],
         "stlr_ratio": [Interval(numbers.Real, 1, None, closed="left")],
@@ -186,7 +214,7 @@ class ULMFiTBase(BaseEstimator):
 
     def _stage_epochs(self, encoder):
         """The gradual-unfreezing schedule: given, or the paper's for this depth."""
-        n_groups = encoder.config["n_layers"]
+        n_groups = _block_groups(encoder)
         if self.unfreeze_epochs is None:
             return [1] * n_groups + [2]
         epochs = [int(e) for e in self.unfreeze_epochs]
@@ -275,6 +303,11 @@ class ULMFiTBase(BaseEstimator):
         """Stage 2, through the ``memory`` cache when one is given."""
         if self.lm_epochs == 0:
             return dict(encoder.state_dict), []
+        if not encoder.has_language_model:
+            warnings.warn(f"lm_epochs={self.lm_epochs} is ignored: this {encoder.architecture} "
+                          "encoder has no language-model head, so stage 2 is skipped (set "
+                          "lm_epochs=0 to silence this)", UserWarning, stacklevel=4)
+            return dict(encoder.state_dict), []
         memory = check_memory(self.memory)
         cacheable = memory.location is not None
         if cacheable and not isinstance(self.random_state, numbers.Integral):
@@ -327,17 +360,18 @@ class ULMFiTBase(BaseEstimator):
             run.net = train_classifier(
                 self._classifier_module(tuned, targets.n_out), docs, targets.y,
                 **self._stage3_params(len(docs), targets, stage_epochs, seed, device,
-                                      tuned.tokenizer.pad_id, lr_range))
+                                      tuned.tokenizer.pad_id, self._lr(tuned), lr_range))
         return run
 
     def _language_model(self, encoder, key, texts, seed, device, lr_range=None):
         """Stage 2: ``encoder`` (from :meth:`_load_encoder`) fine-tuned on ``texts``,
         through the cache (a range test, ``lr_range``, is never cached).
 
-        Returns (encoder with the fine-tuned weights, its vocabulary extended by every
-        word of its vectors if it has some; token ids of ``texts``; stage-2 history).
+        Returns (encoder with the fine-tuned weights, whose tokenizer reads every
+        other word of its vectors, if it has some, as the nearest vocabulary word;
+        token ids of ``texts``; stage-2 history).
         """
-        encoder = extend_vocabulary(encoder, new_words(encoder, texts))  # word vocabularies only
+        base, encoder = encoder, extend_vocabulary(encoder, new_words(encoder, texts))
         docs = _read_as(encoder, encode_texts(encoder.tokenizer, texts))
         if lr_range:
             params = dict(self._lm_params(), epochs=1)
@@ -348,22 +382,43 @@ class ULMFiTBase(BaseEstimator):
         lm_state, lm_history = self._finetune(encoder, key, texts, docs, seed, device)
         tuned = Encoder(encoder.config, lm_state, encoder.tokenizer, encoder.metadata,
                         encoder.path, encoder.vectors)
-        if tuned.vectors is not None:  # later stages also know words only test texts have
-            tuned = extend_vocabulary(tuned, tuned.vectors[0])
+        # words that only later texts have: their nearest word of the (cached) base vocabulary
+        tuned = alias_vector_words(tuned, nearest_vocabulary_words(base))
         return tuned, docs, lm_history
 
     def _classifier_module(self, tuned, n_out):
-        """Stage 3's :class:`~ulmfit_sklearn.modules.SequenceClassifier` over
-        ``tuned``'s encoder, with the ``drop_mult``-scaled classifier dropouts."""
+        """Stage 3's network over ``tuned``'s encoder, with the ``drop_mult``-scaled
+        classifier dropouts: a :class:`~ulmfit_sklearn.modules.SequenceClassifier`
+        (AWD-LSTM) or a :class:`~ulmfit_sklearn.transformer.BertClassifier`."""
+        dropout = scaled_dropout(CLAS_DROPOUT, self.drop_mult)
+        if tuned.architecture == "bert":
+            module = BertClassifier(tuned.build_module(), n_out, max_len=self.max_len,
+                                    n_groups=_block_groups(tuned))
+            module.set_dropout(output=dropout["output"],
+                               **scaled_dropout(tuned.config["dropout"], self.drop_mult))
+            return module
         module = SequenceClassifier(tuned.build_module().encoder, n_out, bptt=self.bptt,
                                     max_len=self.max_len)
-        module.set_dropout(**scaled_dropout(CLAS_DROPOUT, self.drop_mult))
+        module.set_dropout(**dropout)
         return module
 
-    def _stage3_params(self, n_docs, targets, stage_epochs, seed, device, pad_idx, lr_range=None):
+    def _feature_module(self, tuned):
+        """The network of document features over ``tuned``'s encoder (no dropout):
+        concat pooling of an AWD-LSTM by BPT3C, or a BERT's windows mean-pooled."""
+        if tuned.architecture == "bert":
+            return WindowPoolEncoder(tuned.build_module(), max_len=self.max_len)
+        return ConcatPoolEncoder(tuned.build_module().encoder, self.bptt, self.max_len)
+
+    def _lr(self, encoder):
+        """Stage 3's peak learning rate: ``lr``, or with ``"auto"`` the encoder
+        architecture's default (:data:`AUTO_LR`)."""
+        return AUTO_LR[encoder.architecture] if self.lr == AUTO else float(self.lr)
+
+    def _stage3_params(self, n_docs, targets, stage_epochs, seed, device, pad_idx, lr,
+                       lr_range=None):
         """Everything that configures stage 3's net (see ``make_classifier_net``)."""
         return dict(
-            stage_epochs=stage_epochs, lr=self.lr, lr_decay=self.lr_decay,
+            stage_epochs=stage_epochs, lr=lr, lr_decay=self.lr_decay,
             batch_size=self._batch_size(n_docs), cut_frac=self.stlr_cut_frac,
             ratio=self.stlr_ratio, constant_lr=not self.stlr, criterion=targets.criterion,
             criterion_kwargs=targets.criterion_kwargs, seed=seed, device=device,
@@ -449,6 +504,14 @@ class ULMFiTBase(BaseEstimator):
         tags.input_tags.two_d_array = False
         tags.non_deterministic = False
         return tags
+
+
+def _block_groups(encoder):
+    """Layer groups between the embedding and the head: an AWD-LSTM's layers, or
+    a BERT's blocks in :data:`BERT_BLOCK_GROUPS` groups (fewer for fewer blocks)."""
+    if encoder.architecture == "bert":
+        return min(BERT_BLOCK_GROUPS, encoder.config["n_layers"])
+    return encoder.config["n_layers"]
 
 
 def _read_as(encoder, docs):

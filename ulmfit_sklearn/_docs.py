@@ -8,14 +8,19 @@ _LM_PARAMS = """\
     pretrained : str, path or None, default="default"
         The encoder to start from: the name of a bundled encoder (``"default"`` is
         the package's default), a path to an encoder folder (see
-        :mod:`ulmfit_sklearn.encoders`), or None for a randomly initialised encoder
-        of the default's shape and tokenizer (the paper's "no pretraining" ablation).
+        :mod:`ulmfit_sklearn.encoders`; an AWD-LSTM, or a BERT, also in the
+        Hugging Face layout), or None for a randomly initialised encoder of the
+        default's shape and tokenizer (the paper's "no pretraining" ablation).
 
     lm_epochs : int, default=1
         Epochs of target-task language-model fine-tuning (stage 2); 0 skips it.
+        A BERT is fine-tuned as a masked LM (in windows of 128 word pieces, BERT's
+        masking) when its folder has a masked-LM head, and skips stage 2 with a
+        warning when it has none (``minilm-l6``).
 
-    lm_lr : float, default=5e-3
-        Peak learning rate of stage 2 for the top layer group.
+    lm_lr : float or "auto", default="auto"
+        Peak learning rate of stage 2 for the top layer group.  "auto": 5e-3 for
+        an AWD-LSTM, 1e-4 for a BERT.
 
     lm_drop_mult : float, default=0.3
         Multiplier of the language model's dropout probabilities in stage 2
@@ -48,11 +53,13 @@ _STAGE3_PARAMS = """\
         unfreezing, zeros skip a stage.  None: the paper's schedule, one epoch per
         stage and two for the last (``(1, 1, 1, 2)`` for a 3-layer encoder).
 
-    lr : float, default=2e-2
+    lr : float or "auto", default="auto"
         Peak learning rate of stage 3's first stage for the head (the top layer
         group; see ``lr_decay`` for the others).  As in fastai's
         recipe, stage k (0-based) peaks at ``lr / 2**k`` and the final all-layers
-        stage at ``lr / 20`` (``lr`` itself when it is the only stage).
+        stage at ``lr / 20`` (``lr`` itself when it is the only stage).  "auto":
+        2e-2 for an AWD-LSTM encoder, 1e-3 for a BERT (whose blocks form three
+        layer groups of consecutive blocks, as many as the AWD-LSTM's layers).
 
     lr_decay : float, default=1.0
         Discriminative fine-tuning in stage 3: each layer group gets the learning

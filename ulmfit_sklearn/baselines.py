@@ -1,8 +1,10 @@
-"""The baseline ULMFiT is compared with: TF-IDF features and a logistic regression."""
+"""The baselines ULMFiT is compared with: TF-IDF features, or frozen sentence
+embeddings, and a logistic regression."""
 
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import Normalizer
 
 
 def _l2_options():
@@ -23,4 +25,20 @@ def tfidf_logreg(max_iter=3000):
     (L2, regularisation chosen by 5-fold cross-validated accuracy)."""
     return make_pipeline(
         TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+        LogisticRegressionCV(max_iter=max_iter, scoring="accuracy", **_l2_options()))
+
+
+def embedding_logreg(pretrained="minilm-l6", max_iter=3000, max_len=1440):
+    """Frozen sentence embeddings + ``LogisticRegressionCV`` (SetFit's baseline).
+
+    With the bundled ``"minilm-l6"``: all-MiniLM-L6-v2's embedding (the mean of the
+    last hidden states, L2-normalised, as sentence-transformers computes it; a
+    document longer than 512 word pieces is mean-pooled over windows of its last
+    ``max_len``, where sentence-transformers would cut it at 256), then the same
+    regression as :func:`tfidf_logreg`.
+    """
+    from .vectorizer import ULMFiTVectorizer
+
+    return make_pipeline(
+        ULMFiTVectorizer(pretrained, lm_epochs=0, max_len=max_len), Normalizer(),
         LogisticRegressionCV(max_iter=max_iter, scoring="accuracy", **_l2_options()))

@@ -30,6 +30,7 @@ import numpy as np
 
 from . import __version__
 from .modules import AWDLSTM, ConcatPoolEncoder, SequenceClassifier
+from .transformer import BertClassifier, BertEncoder, WindowPoolEncoder
 from .text import TOKENIZERS
 
 FORMAT_VERSION = 1
@@ -99,24 +100,51 @@ def _params(est):
 
 
 def _network(module):
-    awd = module.encoder
-    net = {"kind": type(module).__name__, "vocab_size": awd.encoder.num_embeddings,
-           "emb_size": awd.emb_size, "hidden_size": awd.hidden_size, "n_layers": awd.n_layers,
-           "pad_idx": awd.encoder.padding_idx, "bptt": module.bptt, "max_len": module.max_len}
-    if isinstance(module, SequenceClassifier):
+    """The shape of a fitted network, as JSON data (:func:`_build_network` reads it)."""
+    if isinstance(module, WindowPoolEncoder):
+        net = {"kind": type(module).__name__, **_bert_sizes(module.encoder),
+               "pooling": module.pooling, "max_len": module.max_len, "window": module.window}
+        if isinstance(module, BertClassifier):
+            net.update(n_groups=module.n_groups)
+    else:
+        awd = module.encoder
+        net = {"kind": type(module).__name__, "vocab_size": awd.encoder.num_embeddings,
+               "emb_size": awd.emb_size, "hidden_size": awd.hidden_size, "n_layers": awd.n_layers,
+               "pad_idx": awd.encoder.padding_idx, "bptt": module.bptt, "max_len": module.max_len}
+    if hasattr(module, "head"):
         net.update(n_out=module.n_out, head_hidden=module.head.lin1.out_features)
     return net
 
 
+def _bert_sizes(bert):
+    layer, emb = bert.layers[0], bert.embeddings
+    return {"vocab_size": emb.word.num_embeddings, "hidden_size": bert.hidden_size,
+            "n_layers": bert.n_layers, "n_heads": layer.n_heads,
+            "intermediate_size": layer.ff_in.out_features, "max_positions": bert.max_positions,
+            "type_vocab_size": emb.token_type.num_embeddings, "layer_norm_eps": emb.norm.eps,
+            "pad_idx": bert.pad_idx, "cls_idx": bert.cls_idx, "sep_idx": bert.sep_idx}
+
+
 def _build_network(spec):
+    kind = spec["kind"]
+    if kind in ("BertClassifier", "WindowPoolEncoder"):
+        bert = BertEncoder(spec["vocab_size"], spec["hidden_size"], spec["n_layers"],
+                           spec["n_heads"], spec["intermediate_size"], spec["max_positions"],
+                           spec["type_vocab_size"], spec["pad_idx"], spec["cls_idx"],
+                           spec["sep_idx"], spec["layer_norm_eps"])
+        window = dict(pooling=spec["pooling"], max_len=spec["max_len"], window=spec["window"])
+        if kind == "WindowPoolEncoder":
+            return WindowPoolEncoder(bert, **window)
+        return BertClassifier(bert, spec["n_out"], n_groups=spec["n_groups"],
+                              hidden=spec["head_hidden"], **window)
     awd = AWDLSTM(spec["vocab_size"], spec["emb_size"], spec["hidden_size"], spec["n_layers"],
                   spec["pad_idx"])
-    if spec["kind"] == "SequenceClassifier":
+    if kind == "SequenceClassifier":
         return SequenceClassifier(awd, spec["n_out"], bptt=spec["bptt"], max_len=spec["max_len"],
                                   hidden=spec["head_hidden"])
-    if spec["kind"] == "ConcatPoolEncoder":
+    if kind == "ConcatPoolEncoder":
         return ConcatPoolEncoder(awd, bptt=spec["bptt"], max_len=spec["max_len"])
-    raise ModelFileError(f"unknown network kind {spec['kind']!r}")
+    raise ModelFileError(f"unknown network kind {kind!r}")
 
 
 def save(est, folder):

@@ -520,6 +520,45 @@ def pretrain(train_ids, valid_ids, out_dir, tokenizer, *, emb_size=200, hidden_s
                          vectors=vectors, max_shard_bytes=max_shard_bytes)
 
 
+def train_mlm_head(encoder, texts, out_dir, *, head_epochs=1, all_epochs=1, head_lr=1e-3,
+                   all_lr=5e-5, batch_size=32, seed=0, device="cpu", autocast=False, verbose=0):
+    """Give a BERT encoder a masked-LM head, so that stage 2 can fine-tune it.
+
+    The head (a fresh one, or the folder's) trains on ``texts`` with the encoder
+    frozen for ``head_epochs`` at ``head_lr``, then everything for ``all_epochs``
+    at ``all_lr`` (both one STLR cycle, BERT's masking, windows of
+    :data:`~ulmfit_sklearn.training.stages.MLM_WINDOW` word pieces).  Writes the
+    encoder with its head to ``out_dir`` (its license kept, the run in
+    ``metadata["mlm_head"]``) and returns the folder's path.
+    """
+    from .encoders.bert import bert_state_dict, build_bert_mlm, save_bert_encoder
+    from .text import encode_texts
+    from .training.stages import finetune_masked_lm, seeded
+
+    tok, t0 = encoder.tokenizer, time.time()
+    docs = encode_texts(tok, list(texts))
+    common = dict(lr_decay=1.0, batch_size=batch_size, cut_frac=0.1, ratio=32, seed=seed,
+                  device=device, autocast=autocast, verbose=verbose, mask_id=tok.mask_id,
+                  special_ids=tok.special_ids)
+    model, curve = build_bert_mlm(encoder, **encoder.config["dropout"]), []
+    with seeded(seed, device):
+        for epochs, lr, frozen in ((head_epochs, head_lr, ("encoder.",)), (all_epochs, all_lr, ())):
+            if epochs:
+                net = finetune_masked_lm(model, docs, epochs=epochs, lr=lr, frozen=frozen, **common)
+                model = net.module_
+                curve += [{"lr": lr, "frozen": list(frozen), "train_loss": h["train_loss"]}
+                          for h in net.history]
+    meta = {k: v for k, v in encoder.metadata.items() if k != "files"}
+    meta["mlm_head"] = {"documents": len(docs), "tokens": int(sum(len(d) for d in docs)),
+                        "head_epochs": head_epochs, "all_epochs": all_epochs, "head_lr": head_lr,
+                        "all_lr": all_lr, "seed": seed, "seconds": round(time.time() - t0, 1),
+                        "curve": curve}
+    licence = encoder.config.get("license_file")
+    return save_bert_encoder(out_dir, encoder.config, bert_state_dict(model.cpu()), tok, meta,
+                             license_file=Path(encoder.path) / licence if licence else None,
+                             dtype=torch.float16)
+
+
 def prepare_corpus(a, out):
     """Train the tokenizer and tokenize the corpus, unless done before in ``out``."""
     tok_cls = TOKENIZERS[a.tokenizer]

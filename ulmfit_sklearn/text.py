@@ -149,12 +149,17 @@ class WordTokenizer:
     itos : sequence of str
         The vocabulary; ``itos[i]`` is the word of id ``i``.  It must hold the
         special tokens.
+    aliases : dict of str to int, default=None
+        Words outside the vocabulary read as the id of a vocabulary word (a
+        fitted model maps words that only its vectors know to their nearest
+        vocabulary word, see :func:`ulmfit_sklearn.encoders.vector_aliases`).
     """
 
     kind = "word"
     filename = "vocab.txt"
+    aliases_filename = "vocab_aliases.txt"
 
-    def __init__(self, itos):
+    def __init__(self, itos, aliases=None):
         self.itos = list(itos)
         missing = [t for t in SPECIAL_TOKENS if t not in self.itos]
         if missing:
@@ -162,6 +167,11 @@ class WordTokenizer:
         if len(set(self.itos)) != len(self.itos):
             raise ValueError("the vocabulary has duplicate entries")
         self.stoi = {w: i for i, w in enumerate(self.itos)}
+        self.aliases = dict(aliases or {})
+        if any(w in self.stoi for w in self.aliases):
+            raise ValueError("an alias is a vocabulary word")
+        if any(not 0 <= i < len(self.itos) for i in self.aliases.values()):
+            raise ValueError("an alias points outside the vocabulary")
 
     @classmethod
     def train(cls, texts, max_vocab=30000, min_freq=2):
@@ -179,8 +189,9 @@ class WordTokenizer:
         return self.stoi[PAD]
 
     def encode_words(self, words):
-        unk = self.stoi[UNK]
-        return np.fromiter((self.stoi.get(w, unk) for w in words), dtype=np.int32, count=len(words))
+        unk, stoi, aliases = self.stoi[UNK], self.stoi, self.aliases
+        ids = (stoi[w] if w in stoi else aliases.get(w, unk) for w in words)
+        return np.fromiter(ids, dtype=np.int32, count=len(words))
 
     def encode(self, text):
         """Token ids (int32 array) of one raw document."""
@@ -190,16 +201,28 @@ class WordTokenizer:
         return " ".join(self.itos[int(i)] for i in ids)
 
     def save(self, folder):
+        """Write ``vocab.txt`` (a word a line) into ``folder``, and the aliases,
+        if any, beside it (``word<TAB>id`` lines); returns the vocabulary's name."""
         path = Path(folder) / self.filename
         path.write_text("\n".join(self.itos) + "\n", encoding="utf-8")
+        if self.aliases:
+            (path.parent / self.aliases_filename).write_text(
+                "".join(f"{w}\t{i}\n" for w, i in self.aliases.items()), encoding="utf-8")
         return path.name
 
     @classmethod
     def load(cls, path):
-        itos = Path(path).read_text(encoding="utf-8").split("\n")
+        path = Path(path)
+        itos = path.read_text(encoding="utf-8").split("\n")
         if itos and itos[-1] == "":
             itos.pop()
-        return cls(itos)
+        aliases = {}
+        if (path.parent / cls.aliases_filename).is_file():
+            text = (path.parent / cls.aliases_filename).read_text(encoding="utf-8")
+            for line in text.split("\n")[:-1]:
+                word, _, i = line.rpartition("\t")
+                aliases[word] = int(i)
+        return cls(itos, aliases)
 
 
 class SentencePieceTokenizer:
@@ -371,6 +394,20 @@ class WordPieceTokenizer:
     @property
     def sep_id(self):
         return self._tok.token_to_id("[SEP]")
+
+    @property
+    def mask_id(self):
+        """Id of ``[MASK]`` (masked-LM fine-tuning needs it)."""
+        mask = self._tok.token_to_id("[MASK]")
+        if mask is None:
+            raise ValueError("the tokenizer has no [MASK] token: no masked-LM fine-tuning")
+        return mask
+
+    @property
+    def special_ids(self):
+        """Ids of the special tokens (never masked, never a random replacement)."""
+        ids = (self._tok.token_to_id(t) for t in self.special_tokens + ("[MASK]",))
+        return sorted(i for i in ids if i is not None)
 
     @property
     def itos(self):

@@ -4,7 +4,8 @@
 distilled variants (MiniLM, ...): word, position and token-type embeddings, then
 post-norm transformer blocks.  Its parameter names are this package's; a Hugging
 Face ``BertModel`` state dict maps to them by the renaming table of
-:mod:`ulmfit_sklearn.encoders.bert`.
+:mod:`ulmfit_sklearn.encoders.bert`.  :class:`BertMaskedLM` adds the masked-LM head
+that stage 2 fine-tunes; :class:`BertClassifier` ULMFiT's classifier head.
 
 A document longer than the position table is read in windows (:func:`window_pool`),
 each ``[CLS] ... [SEP]``, and pooled across all of them: the BPT3C idea of
@@ -12,11 +13,12 @@ Howard & Ruder (2018) for a model without recurrent state.  No scikit-learn or
 skorch here.
 """
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .modules import masked_concat_pool
+from .modules import PoolingHead, masked_concat_pool
 
 #: The poolings of :func:`window_pool`, with their width in units of ``hidden_size``.
 POOLINGS = {"mean": 1, "cls": 1, "concat": 3}
@@ -147,6 +149,61 @@ class BertEncoder(nn.Module):
         return x
 
 
+#: The target of a position that is not predicted (as torch's cross-entropy skips it).
+IGNORE_INDEX = -100
+
+
+class MaskedLMHead(nn.Module):
+    """BERT's masked-LM head: a dense layer, GELU and LayerNorm, then scores over the
+    vocabulary from the word embedding (tied: passed to :meth:`forward`) and a bias.
+
+    Parameter names ``dense.*``, ``norm.*``, ``bias``: Hugging Face's
+    ``cls.predictions.transform.dense``, ``...transform.LayerNorm`` and
+    ``cls.predictions.bias``.
+    """
+
+    def __init__(self, hidden_size, vocab_size, eps=1e-12):
+        super().__init__()
+        self.dense = nn.Linear(hidden_size, hidden_size)
+        self.norm = nn.LayerNorm(hidden_size, eps=eps)
+        self.bias = nn.Parameter(torch.zeros(vocab_size))
+        nn.init.normal_(self.dense.weight, std=0.02)
+        nn.init.zeros_(self.dense.bias)
+
+    def forward(self, hidden, word_weight):
+        return F.linear(self.norm(F.gelu(self.dense(hidden))), word_weight, self.bias)
+
+
+class BertMaskedLM(nn.Module):
+    """A :class:`BertEncoder` with a :class:`MaskedLMHead`: ULMFiT's stage 2 for a BERT.
+
+    ``forward(tokens, lengths, targets)`` returns the scores (n_predicted, vocab_size)
+    of the positions whose ``targets`` are not :data:`IGNORE_INDEX`, in row-major
+    order (so ``targets[targets != IGNORE_INDEX]`` are their labels).
+    """
+
+    def __init__(self, encoder, head=None, n_groups=3):
+        super().__init__()
+        if not 1 <= n_groups <= encoder.n_layers:
+            raise ValueError(f"n_groups must lie in [1, {encoder.n_layers}], got {n_groups}")
+        self.encoder, self.n_groups = encoder, n_groups
+        self.head = head if head is not None else MaskedLMHead(
+            encoder.hidden_size, encoder.embeddings.word.num_embeddings,
+            encoder.embeddings.norm.eps)
+
+    def layer_groups(self):
+        """Parameter-name prefixes of the layer groups, bottom up (fastai's LM split
+        for a BERT): the blocks in ``n_groups`` groups, then the embeddings with the
+        head, whose decoder they are, on top."""
+        blocks = np.array_split(np.arange(self.encoder.n_layers), self.n_groups)
+        return ([[f"encoder.layers.{i}." for i in group] for group in blocks]
+                + [["encoder.embeddings.", "head."]])
+
+    def forward(self, tokens, lengths, targets):
+        hidden = self.encoder(tokens, lengths)
+        return self.head(hidden[targets != IGNORE_INDEX], self.encoder.embeddings.word.weight)
+
+
 def _init_weights(module):
     """BERT's initialisation: N(0, 0.02) matrices and embeddings, zero biases."""
     if isinstance(module, (nn.Linear, nn.Embedding)):
@@ -256,8 +313,55 @@ class WindowPoolEncoder(nn.Module):
     def n_features(self):
         return POOLINGS[self.pooling] * self.encoder.hidden_size
 
+    @property
+    def n_out(self):
+        """Width of the output rows."""
+        return self.n_features
+
     def layer_groups(self):
         return [[f"encoder.{p}" for p in group] for group in self.encoder.layer_groups()]
 
-    def forward(self, tokens, lengths):
+    def features(self, tokens, lengths):
         return window_pool(self.encoder, tokens, lengths, self.pooling, self.max_len, self.window)
+
+    def forward(self, tokens, lengths):
+        return self.features(tokens, lengths)
+
+
+class BertClassifier(WindowPoolEncoder):
+    """A :class:`WindowPoolEncoder` with ULMFiT's :class:`~ulmfit_sklearn.modules.PoolingHead`
+    on top: one row of scores (logits, or regression outputs) per document.
+
+    ``n_groups`` sets how many layer groups the blocks form (consecutive blocks
+    share a group: 6 blocks in 3 groups of 2), so gradual unfreezing and
+    discriminative learning rates take the same number of stages as a 3-layer
+    AWD-LSTM.
+    """
+
+    def __init__(self, encoder, n_out, pooling="mean", max_len=None, window=None, n_groups=3,
+                 hidden=50, ps=(0.4, 0.1)):
+        super().__init__(encoder, pooling, max_len, window)
+        if not 1 <= n_groups <= encoder.n_layers:
+            raise ValueError(f"n_groups must lie in [1, {encoder.n_layers}], got {n_groups}")
+        self.n_groups = n_groups
+        self.head = PoolingHead(self.n_features, n_out, hidden, ps)
+
+    @property
+    def n_out(self):
+        return self.head.lin2.out_features
+
+    def set_dropout(self, output=0.0, hidden=0.0, attention=0.0):
+        """The head's dropouts (``output``, then a quarter of it, as fastai's) and
+        the encoder's (``hidden``, ``attention``: see :meth:`BertEncoder.set_dropout`)."""
+        self.head.set_dropout((output, output / 4))
+        self.encoder.set_dropout(hidden, attention)
+
+    def layer_groups(self):
+        """Parameter-name prefixes of the layer groups, bottom up: the embeddings,
+        the blocks in ``n_groups`` groups of consecutive blocks, the head."""
+        blocks = np.array_split(np.arange(self.encoder.n_layers), self.n_groups)
+        return ([["encoder.embeddings."]]
+                + [[f"encoder.layers.{i}." for i in group] for group in blocks] + [["head."]])
+
+    def forward(self, tokens, lengths):
+        return self.head(self.features(tokens, lengths).float())

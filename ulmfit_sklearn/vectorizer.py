@@ -9,18 +9,19 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import AUTO, ULMFiTBase
 from ._compat import Interval
 from ._docs import fill_doc
-from .modules import ConcatPoolEncoder
 from .training.stages import make_inference_net, seeded
 
 
 class ULMFiTVectorizer(TransformerMixin, ULMFiTBase):
-    """Concat-pooled document vectors from a (fine-tuned) AWD-LSTM encoder.
+    """Pooled document vectors from a (fine-tuned) ULMFiT encoder.
 
     ``fit`` loads the encoder and, if ``lm_epochs > 0``, fine-tunes its language
     model on the texts (ULMFiT's stage 2); ``transform`` reads each document with
     BPT3C and returns the last, max- and mean-pooled outputs of the top layer over
-    its last ``max_len`` tokens: ``3 * emb_size`` features, for any scikit-learn
-    model on top, or next to TF-IDF in a ``FeatureUnion``.
+    its last ``max_len`` tokens: ``3 * emb_size`` features of an AWD-LSTM, for any
+    scikit-learn model on top, or next to TF-IDF in a ``FeatureUnion``.  A BERT
+    encoder reads the document in windows and gives the mean of its last hidden
+    states over them (``hidden_size`` features, sentence-transformers' pooling).
 
     Parameters
     ----------
@@ -33,12 +34,13 @@ class ULMFiTVectorizer(TransformerMixin, ULMFiTBase):
         only carry the LSTM state).
 
     batch_size : int, default=64
-        Documents per forward pass in ``transform``.
+        The most documents per forward pass in ``transform`` (a pass also holds
+        at most 32,768 padded tokens, so long documents come in smaller ones).
 
 {{run_params}}    Attributes
     ----------
     n_features_out_ : int
-        Number of features (``3 * emb_size``).
+        Number of features (``3 * emb_size``, or a BERT's ``hidden_size``).
     net_ : ClassifierNet
         The skorch net that computes the features.
     tokenizer_ : tokenizer
@@ -69,7 +71,7 @@ class ULMFiTVectorizer(TransformerMixin, ULMFiTBase):
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, pretrained="default", *, lm_epochs=0, lm_lr=5e-3, lm_lr_decay=2.6,
+    def __init__(self, pretrained="default", *, lm_epochs=0, lm_lr=AUTO, lm_lr_decay=2.6,
                  lm_drop_mult=0.3, lm_bptt=70, lm_batch_size=AUTO, bptt=72, max_len=1440,
                  batch_size=64, device="auto", autocast=False, memory=None, random_state=None,
                  verbose=0):
@@ -108,7 +110,7 @@ class ULMFiTVectorizer(TransformerMixin, ULMFiTBase):
         texts = self._texts(X, reset=True)
         run = self._run_stages(texts)
         with seeded(self._seed(), self._device()):
-            module = ConcatPoolEncoder(run.encoder.build_module().encoder, self.bptt, self.max_len)
+            module = self._feature_module(run.encoder)
         net = make_inference_net(module, batch_size=self.batch_size,
                                  pad_idx=run.encoder.tokenizer.pad_id, device=self._device(),
                                  autocast=self.autocast)
@@ -122,8 +124,10 @@ class ULMFiTVectorizer(TransformerMixin, ULMFiTBase):
         return self._forward(X)
 
     def get_feature_names_out(self, input_features=None):
-        """``last0 ..``, ``max0 ..``, ``mean0 ..``: the pooling and the unit."""
+        """``last0 ..``, ``max0 ..``, ``mean0 ..`` (or ``mean0 ..`` alone for a
+        mean-pooled BERT): the pooling and the unit."""
         check_is_fitted(self, "net_")
-        d = self.n_features_out_ // 3
-        return np.asarray([f"{kind}{i}" for kind in ("last", "max", "mean") for i in range(d)],
-                          dtype=object)
+        pooling = getattr(self.net_.module_, "pooling", "concat")
+        kinds = ("last", "max", "mean") if pooling == "concat" else (pooling,)
+        d = self.n_features_out_ // len(kinds)
+        return np.asarray([f"{kind}{i}" for kind in kinds for i in range(d)], dtype=object)

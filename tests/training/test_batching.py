@@ -77,3 +77,29 @@ def test_two_batches_with_a_single_document_left_make_one():
 def test_training_batch_count_rule():
     assert [training_batch_count(n, 8) for n in (1, 2, 8, 9, 10, 16, 17, 33)] == \
         [1, 1, 1, 1, 2, 2, 2, 4]
+
+
+def test_token_batches_keep_order_and_bound_padding():
+    from ulmfit_sklearn.training.batching import token_batches
+
+    lengths = np.array([50, 40, 40, 30, 10, 10, 10, 10, 10, 2, 1])
+    batches = token_batches(lengths, max_docs=4, max_tokens=100)
+    assert np.array_equal(np.concatenate(batches), np.arange(len(lengths)))
+    for b in batches:
+        assert len(b) <= 4 and (len(b) == 1 or len(b) * lengths[b].max() <= 100)
+    assert [len(b) for b in batches] == [2, 2, 4, 3]
+    assert [len(b) for b in token_batches([500, 3], 8, 100)] == [1, 1]  # too long: alone
+    assert token_batches([], 8, 100) == []
+
+
+def test_prediction_in_token_batches_equals_fixed_batches():
+    from ulmfit_sklearn.training.batching import DocumentBatches, DocumentDataset
+
+    rng = np.random.default_rng(0)
+    docs = [rng.integers(2, 50, size=n) for n in sorted(rng.integers(1, 40, size=30), reverse=True)]
+    ds = DocumentDataset(docs)
+    by_tokens = DocumentBatches(ds, batch_size=16, max_tokens=120)
+    seen = [x["tokens"].shape for x, _ in by_tokens]
+    assert len(seen) == len(by_tokens) and all(r * c <= 120 or r == 1 for r, c in seen)
+    rows = torch.cat([x["tokens"][:, :1] for x, _ in by_tokens])[:, 0]
+    assert rows.tolist() == [int(d[0]) for d in docs]  # input order kept

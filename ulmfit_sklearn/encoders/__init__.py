@@ -21,9 +21,10 @@ the tokenizer file
 ``vectors.safetensors`` and ``vectors.txt`` (optional)
     Word vectors (``vectors``: a matrix, one row per line of ``vectors.txt``) of a
     vocabulary larger than the encoder's, e.g. the GloVe vectors its embedding
-    started from; named in ``config["vectors"]``.  Target-task words that the
+    started from; named in ``config["vectors"]``.  Training-text words that the
     vocabulary lacks get an embedding from their vector (see
-    :func:`extend_vocabulary`).
+    :func:`extend_vocabulary`); words that only later texts have read as their
+    nearest vocabulary word (see :func:`alias_vector_words`).
 ``metadata.json``
     What the encoder is: corpus, tokens seen, held-out perplexity, command, ...,
     and ``files``: the sha256 of each of the other files, which loading verifies.
@@ -44,6 +45,7 @@ Nothing here touches the network.
 
 import hashlib
 import json
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -82,6 +84,17 @@ class Encoder:
     path: str = None
     #: (words, float tensor of shape (len(words), d)), or None
     vectors: tuple = None
+
+    @property
+    def architecture(self):
+        """``"awd_lstm"`` or ``"bert"``."""
+        return self.config.get("architecture", "awd_lstm")
+
+    @property
+    def has_language_model(self):
+        """Whether stage 2 can fine-tune it: an AWD-LSTM's decoder is its tied
+        embedding; a BERT needs a masked-LM head (``config["mlm_head"]``)."""
+        return self.architecture == "awd_lstm" or bool(self.config.get("mlm_head"))
 
     @property
     def sha256(self):
@@ -411,6 +424,66 @@ def extend_vocabulary(encoder, words):
     tokenizer = WordTokenizer(tok.itos + words)
     config = dict(encoder.config, vocab_size=tokenizer.vocab_size)
     return Encoder(config, state, tokenizer, encoder.metadata, encoder.path, encoder.vectors)
+
+
+def nearest_vocabulary_words(encoder, batch_size=2048):
+    """For each word of ``encoder.vectors`` outside its vocabulary, the id of the
+    vocabulary word with the most similar vector (cosine), as ``{word: id}``.
+
+    Empty without vectors or without a word vocabulary.  Kept for the last few
+    saved encoders (by checksum and vocabulary size), since every fit from the
+    same encoder asks again.
+    """
+    tok = encoder.tokenizer
+    if encoder.vectors is None or tok.kind != "word":
+        return {}
+    key = encoder.sha256 and (encoder.sha256, tok.vocab_size)
+    if key in _NEAREST:
+        _NEAREST.move_to_end(key)
+        return _NEAREST[key]
+    words, matrix = encoder.vectors
+    inside = [(i, tok.stoi[w]) for i, w in enumerate(words) if w in tok.stoi]
+    outside = [i for i, w in enumerate(words) if w not in tok.stoi]
+    nearest = {}
+    if inside and outside:
+        unit = torch.nn.functional.normalize(matrix.float(), dim=1)
+        rows, ids = (list(t) for t in zip(*inside))
+        known, ids = unit[rows].T.contiguous(), torch.tensor(ids)
+        for start in range(0, len(outside), batch_size):
+            chunk = outside[start:start + batch_size]
+            best = ids[(unit[chunk] @ known).argmax(1)].tolist()
+            nearest.update(zip((words[i] for i in chunk), best))
+    if key:
+        _NEAREST[key] = nearest
+        while len(_NEAREST) > 4:
+            _NEAREST.popitem(last=False)
+    return nearest
+
+
+_NEAREST = OrderedDict()
+
+
+def alias_vector_words(encoder, nearest=None):
+    """The encoder whose tokenizer reads the words of ``nearest`` (``{word: id}``;
+    default :func:`nearest_vocabulary_words` of ``encoder``) that its vocabulary
+    lacks as those ids.
+
+    A classifier trains only its vocabulary's embedding rows; a word that only
+    later texts have then reads as its nearest trained word, at the cost of a
+    word-to-id table instead of an embedding row per vector word.  ``nearest``
+    may come from the encoder before :func:`extend_vocabulary` (whose ids stay
+    valid).  Encoders without vectors, or without a word vocabulary, return
+    unchanged.
+    """
+    from ..text import WordTokenizer
+
+    tok = encoder.tokenizer
+    if encoder.vectors is None or tok.kind != "word":
+        return encoder
+    nearest = nearest_vocabulary_words(encoder) if nearest is None else nearest
+    aliases = {w: i for w, i in nearest.items() if w not in tok.stoi}
+    return Encoder(encoder.config, encoder.state_dict, WordTokenizer(tok.itos, aliases),
+                   encoder.metadata, encoder.path, encoder.vectors)
 
 
 def load_encoder_folder(folder):

@@ -34,8 +34,11 @@ Hugging Face (``bert.`` prefix optional)           this package
 
 with the suffixes ``weight`` and ``bias`` (``gamma`` and ``beta`` in old
 checkpoints) kept.  :data:`HF_SKIPPED` lists what is dropped: the position-id
-buffer, the pooler (a tanh layer over [CLS], which this package's heads replace)
-and the pretraining heads.  Any other name is an error.
+buffer, the pooler (a tanh layer over [CLS], which this package's heads replace),
+the next-sentence head and the masked-LM decoder (the word embedding, tied).  A
+masked-LM head's transform and bias are kept as ``mlm.*`` (:data:`HF_MLM_NAMES`;
+``config["mlm_head"]`` says a folder has one): stage 2 fine-tunes them.  Any other
+name is an error.
 """
 
 import json
@@ -65,7 +68,15 @@ HF_NAMES = {
 }
 #: Hugging Face names that are dropped: the position ids (a buffer), the pooler,
 #: and the pretraining heads (masked LM, next sentence).
-HF_SKIPPED = re.compile(r"^(bert\.)?(embeddings\.position_ids|pooler\..*)$|^cls\..*$")
+HF_SKIPPED = re.compile(r"^(bert\.)?(embeddings\.position_ids|pooler\..*)$|^cls\."
+                        r"(seq_relationship\..*|predictions\.decoder\..*)$")
+#: Hugging Face names of the masked-LM head -> this package's (``mlm.`` prefix); its
+#: decoder matrix is the word embedding (tied), its decoder bias the head's bias.
+HF_MLM_NAMES = {"cls.predictions.transform.dense.": "mlm.dense.",
+                "cls.predictions.transform.LayerNorm.": "mlm.norm.",
+                "cls.predictions.": "mlm."}
+#: The prefix of the masked-LM head's tensors in an encoder folder's weights.
+MLM_PREFIX = "mlm."
 _SUFFIXES = {"weight": "weight", "bias": "bias", "gamma": "weight", "beta": "bias"}
 _RULES = [(re.compile("^" + re.escape(hf).replace(r"\{i\}", r"(\d+)") + r"(\w+)$"),
            ours.replace("{i}", r"\1")) for hf, ours in HF_NAMES.items()]
@@ -86,6 +97,14 @@ def rename_hf_state_dict(state):
     out = {}
     for key, value in state.items():
         if HF_SKIPPED.match(key):
+            continue
+        head = next((hf for hf in HF_MLM_NAMES if key.startswith(hf)), None)
+        if head is not None:
+            rest = key[len(head):]
+            rest = _SUFFIXES.get(rest, rest)
+            if rest not in ("weight", "bias"):
+                raise EncoderError(f"unknown tensor {key!r} in a BERT state dict")
+            out[HF_MLM_NAMES[head] + rest] = value
             continue
         short = key.removeprefix("bert.")
         for pattern, ours in _RULES:
@@ -142,17 +161,51 @@ def build_bert(encoder, **dropout):
                          c["intermediate_size"], c["max_positions"], c["type_vocab_size"],
                          c["pad_idx"], c["cls_idx"], c["sep_idx"], c["layer_norm_eps"])
     if encoder.state_dict is not None:
-        module.load_state_dict(encoder.state_dict)
+        module.load_state_dict({k: v for k, v in encoder.state_dict.items()
+                                if not k.startswith(MLM_PREFIX)})
     module.set_dropout(**dropout)
     return module
 
 
+def build_bert_mlm(encoder, n_groups=None, **dropout):
+    """The :class:`~ulmfit_sklearn.transformer.BertMaskedLM` of ``encoder``: its
+    BERT with the folder's masked-LM head (a fresh one if it has none); the blocks
+    in ``n_groups`` layer groups (default: 3, or one a block if fewer)."""
+    from ..transformer import BertMaskedLM
+
+    bert = build_bert(encoder, **dropout)
+    model = BertMaskedLM(bert, n_groups=n_groups or min(3, bert.n_layers))
+    head = {k[len(MLM_PREFIX):]: v for k, v in (encoder.state_dict or {}).items()
+            if k.startswith(MLM_PREFIX)}
+    if head:
+        model.head.load_state_dict(head)
+    return model
+
+
+def bert_state_dict(model):
+    """The tensors of a :class:`~ulmfit_sklearn.transformer.BertMaskedLM` (or a
+    bare :class:`~ulmfit_sklearn.transformer.BertEncoder`) as an encoder folder
+    stores them: the BERT's names, the head under ``mlm.``; fp32 on the CPU."""
+    return {k: v.detach().float().cpu().clone() for k, v in _named_tensors(model).items()}
+
+
+def _named_tensors(model):
+    from ..transformer import BertEncoder
+
+    parts = {"": model} if isinstance(model, BertEncoder) else \
+        {"": model.encoder, MLM_PREFIX: model.head}
+    return {prefix + k: v for prefix, module in parts.items()
+            for k, v in module.state_dict().items()}
+
+
 def expected_shapes(config):
     """The shape of each tensor of a :class:`~ulmfit_sklearn.transformer.BertEncoder`
-    of ``config``'s sizes (built on the meta device: no memory)."""
+    of ``config``'s sizes, with its masked-LM head's if ``config["mlm_head"]``
+    (built on the meta device: no memory)."""
     with torch.device("meta"):
-        module = build_bert(Encoder(config, None, None))
-    return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+        enc = Encoder(config, None, None)
+        module = build_bert_mlm(enc) if config.get("mlm_head") else build_bert(enc)
+        return {k: tuple(v.shape) for k, v in _named_tensors(module).items()}
 
 
 def check_bert_weights(config, state, where="encoder"):
@@ -193,6 +246,7 @@ def _read_hf(folder):
     tokenizer = WordPieceTokenizer.load(folder / "tokenizer.json")
     config = config_from_hf(_read_json(folder / "config.json"), tokenizer)
     state = rename_hf_state_dict(load_file(str(folder / "model.safetensors")))
+    config["mlm_head"] = any(k.startswith(MLM_PREFIX) for k in state)
     return config, {k: v.float() for k, v in state.items()}, tokenizer
 
 
@@ -259,22 +313,36 @@ def convert_hf_bert(src_folder, out_folder, name, metadata=None, license_file=No
     dtype : torch.dtype
         Storage dtype of the weights (they load as fp32).
     """
-    from safetensors.torch import save_file
-
-    src, out = Path(src_folder), Path(out_folder)
+    src = Path(src_folder)
     config, state, tokenizer = _read_hf(src)
     check_bert_weights(config, state, where=str(src))
+    metadata = dict(metadata or {}, name=name)
+    metadata["source_files"] = {n: _sha256(src / n) for n in ("config.json", "model.safetensors",
+                                                              "tokenizer.json")}
+    return save_bert_encoder(out_folder, config, state, tokenizer, metadata, license_file, dtype)
+
+
+def save_bert_encoder(out_folder, config, state, tokenizer, metadata, license_file=None,
+                      dtype=torch.float16):
+    """Write a BERT encoder folder (weights in ``dtype``; a masked-LM head in
+    ``state`` under ``mlm.`` is kept and ``config["mlm_head"]`` set); returns its path.
+    ``license_file`` is copied in as ``LICENSE`` (a ``config["license_file"]`` that
+    ``out_folder`` already holds is kept)."""
+    from safetensors.torch import save_file
+
+    out = Path(out_folder)
     out.mkdir(parents=True, exist_ok=True)
+    config = dict(config, mlm_head=any(k.startswith(MLM_PREFIX) for k in state))
+    check_bert_weights(config, state, where=str(out))
     tokenizer.save(out)
     if license_file is not None:
-        shutil.copyfile(license_file, out / "LICENSE")
+        if Path(license_file).resolve() != (out / "LICENSE").resolve():
+            shutil.copyfile(license_file, out / "LICENSE")
         config["license_file"] = "LICENSE"
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     save_file({k: v.to(dtype).contiguous() for k, v in state.items()},
               str(out / config["weights"]))
-    metadata = dict(metadata or {}, name=name)
-    metadata["source_files"] = {n: _sha256(src / n) for n in ("config.json", "model.safetensors",
-                                                              "tokenizer.json")}
+    metadata = dict(metadata)
     metadata["files"] = {n: _sha256(out / n) for n in _file_names(config)}
     (out / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
     return out

@@ -165,6 +165,23 @@ def training_batch_count(n_docs, batch_size):
     return batches
 
 
+def token_batches(lengths, max_docs, max_tokens):
+    """Consecutive batches (index arrays) of at most ``max_docs`` documents whose
+    padded size (documents x the longest) stays within ``max_tokens``; a longer
+    document makes a batch of its own.  On documents sorted by length, short ones
+    come in large batches and long ones in small."""
+    batches, start, longest = [], 0, 0
+    for i, n in enumerate(lengths):
+        grown = max(longest, int(n))
+        if i > start and (i - start >= max_docs or (i - start + 1) * grown > max_tokens):
+            batches.append(np.arange(start, i))
+            start, grown = i, int(n)
+        longest = grown
+    if len(lengths):
+        batches.append(np.arange(start, len(lengths)))
+    return batches
+
+
 class DocumentBatches:
     """Padded batches ``({"tokens", "lengths"}, y)`` of a :class:`DocumentDataset`.
 
@@ -172,21 +189,26 @@ class DocumentBatches:
     50 batches, sorted by length within a chunk, and the batches are shuffled:
     similar lengths share a batch (little padding) while epochs still differ.
     Without shuffling, batches follow the dataset's order, so predictions come
-    back in input order.  A last batch of one document is merged into the one
-    before it when training (batchnorm needs two).
+    back in input order; with ``max_tokens`` they are sized by tokens as well
+    (see :func:`token_batches`: ``batch_size`` is then the most documents a batch
+    holds).  A last batch of one document is merged into the one before it when
+    training (batchnorm needs two).
     """
 
-    def __init__(self, dataset, batch_size=32, shuffle=False, seed=0, pad_idx=1):
+    def __init__(self, dataset, batch_size=32, shuffle=False, seed=0, pad_idx=1,
+                 max_tokens=None):
         if isinstance(dataset, Subset):  # e.g. skorch's validation split
             base, idx = dataset.dataset, np.asarray(dataset.indices)
             dataset = DocumentDataset([base.docs[i] for i in idx], None if base.y is None else base.y[idx])
         self.dataset, self.batch_size, self.shuffle = dataset, batch_size, shuffle
-        self.pad_idx = pad_idx
+        self.pad_idx, self.max_tokens = pad_idx, max_tokens
         self.rng = np.random.default_rng(seed)
 
     def _index_batches(self):
         n, bs = len(self.dataset), self.batch_size
         if not self.shuffle:
+            if self.max_tokens:
+                return token_batches(self.dataset.lengths, bs, self.max_tokens)
             return [np.arange(i, min(i + bs, n)) for i in range(0, n, bs)]
         idx = self.rng.permutation(n)
         lengths = self.dataset.lengths
@@ -205,6 +227,8 @@ class DocumentBatches:
         n = len(self.dataset)
         if self.shuffle:
             return training_batch_count(n, self.batch_size)
+        if self.max_tokens:
+            return len(self._index_batches())
         return int(np.ceil(n / self.batch_size))
 
     def __iter__(self):
@@ -213,3 +237,62 @@ class DocumentBatches:
             tokens, lengths = pad_batch([ds.docs[i] for i in b], self.pad_idx)
             y = None if ds.y is None else torch.as_tensor(ds.y[b])
             yield {"tokens": tokens, "lengths": lengths}, y
+
+
+def framed_windows(docs, window, cls_id, sep_id):
+    """Documents encoded ``[CLS] body [SEP]`` cut into windows of at most ``window``
+    tokens, each framed again as ``[CLS] piece [SEP]`` (a BERT's stage-2 examples)."""
+    step, out = window - 2, []
+    if step < 1:
+        raise ValueError(f"window must be at least 3, got {window}")
+    for doc in docs:
+        body = np.asarray(doc)[1:-1]
+        for start in range(0, max(len(body), 1), step):
+            piece = body[start:start + step]
+            out.append(np.concatenate([[cls_id], piece, [sep_id]]).astype(np.int64))
+    return out
+
+
+class MaskedWindowBatches(DocumentBatches):
+    """:class:`DocumentBatches` of BERT windows with masked-LM targets: BERT's masking.
+
+    Each real token other than ``special_ids`` is chosen with probability ``p``
+    (at least one per batch); a chosen token is replaced by ``mask_id`` (80 %), by
+    a random non-special id (10 %) or kept (10 %), and is the only kind of position
+    with a target.  Yields ``({"tokens", "lengths", "targets"}, labels)``, where
+    ``targets`` holds the original ids at chosen positions and
+    :data:`~ulmfit_sklearn.transformer.IGNORE_INDEX` elsewhere, and ``labels`` are
+    the chosen positions' ids in row-major order (what the model scores).  The
+    masks are drawn from the iterator's seeded generator: each epoch differs.
+    """
+
+    def __init__(self, dataset, batch_size=32, shuffle=False, seed=0, pad_idx=0, *, mask_id,
+                 special_ids, vocab_size, p=0.15):
+        super().__init__(dataset, batch_size=batch_size, shuffle=shuffle, seed=seed,
+                         pad_idx=pad_idx)
+        self.mask_id, self.vocab_size, self.p = mask_id, vocab_size, p
+        self.special_ids = torch.as_tensor(sorted(set(special_ids) | {pad_idx}))
+        self.gen = torch.Generator().manual_seed(int(seed))
+
+    def __iter__(self):
+        from ..transformer import IGNORE_INDEX
+
+        for x, _ in super().__iter__():
+            tokens, lengths = x["tokens"], x["lengths"]
+            real = torch.arange(tokens.size(1))[None, :] < lengths[:, None]
+            candidate = real & ~torch.isin(tokens, self.special_ids)
+            if not candidate.any():
+                continue  # nothing to predict (windows of special tokens only)
+            chosen = candidate & (torch.rand(tokens.shape, generator=self.gen) < self.p)
+            if not chosen.any():  # at least one position per batch
+                first = candidate.flatten().nonzero()[0, 0]
+                chosen.view(-1)[first] = True
+            targets = torch.where(chosen, tokens, torch.full_like(tokens, IGNORE_INDEX))
+            roll = torch.rand(tokens.shape, generator=self.gen)
+            masked = chosen & (roll < 0.8)
+            inputs = torch.where(masked, torch.full_like(tokens, self.mask_id), tokens)
+            randoms = torch.randint(0, self.vocab_size, tokens.shape, generator=self.gen)
+            swap = chosen & (roll >= 0.8) & (roll < 0.9) & ~torch.isin(randoms, self.special_ids)
+            inputs = torch.where(swap, randoms, inputs)
+            yield ({"tokens": inputs, "lengths": lengths, "targets": targets},
+                   targets[chosen])

@@ -2,7 +2,8 @@
 
 * Stage 2 (target-task LM fine-tuning, :func:`finetune_language_model`) and
   stage 1 (pretraining, see :mod:`ulmfit_sklearn.pretrain`) train through the net
-  of :func:`make_lm_net`: the same code with other data and settings.
+  of :func:`make_lm_net`: the same code with other data and settings.  A BERT's
+  stage 2 is masked-LM fine-tuning (:func:`finetune_masked_lm`).
 * Stage 3 (classifier fine-tuning, :func:`train_classifier`) trains through the
   net of :func:`make_classifier_net`: discriminative lrs, a fresh STLR cycle per
   gradual-unfreezing stage, optional early stopping.
@@ -18,12 +19,15 @@ import torch
 from skorch.callbacks import EarlyStopping, GradientNormClipping, ProgressBar
 from skorch.dataset import ValidSplit
 
-from .batching import (DocumentBatches, DocumentDataset, LMStreamBatches, TokenStream,
-                       training_batch_count)
+from .batching import (DocumentBatches, DocumentDataset, LMStreamBatches, MaskedWindowBatches,
+                       TokenStream, framed_windows, training_batch_count)
 from .callbacks import gradual_unfreezing_callbacks, lr_range_callbacks, stlr_callback
 from .nets import ClassifierNet, LanguageModelNet, discriminative_param_groups
 
 AUTO = "auto"
+#: Prediction batches hold at most this many documents and padded tokens: short
+#: texts come in large batches, long ones in small (the inputs are sorted by length).
+PREDICT_DOCS, PREDICT_TOKENS = 512, 32768
 
 
 def _adam():
@@ -175,7 +179,8 @@ def make_classifier_net(module, *, n_train, stage_epochs, lr, lr_decay=2.6, batc
         iterator_train__pad_idx=pad_idx,
         iterator_valid=DocumentBatches,
         iterator_valid__pad_idx=pad_idx,
-        iterator_valid__batch_size=2 * batch_size,
+        iterator_valid__batch_size=PREDICT_DOCS,
+        iterator_valid__max_tokens=PREDICT_TOKENS,
         train_split=train_split,
         callbacks=cbs,
         device=device,
@@ -206,6 +211,63 @@ def finetune_language_model(lm, docs, *, epochs, lr, lr_decay, bptt, batch_size,
     return net.fit(stream, None)
 
 
+#: Stage 2 of a BERT reads documents in windows of at most this many word pieces.
+MLM_WINDOW = 128
+
+
+def finetune_masked_lm(model, docs, *, epochs, lr, lr_decay, batch_size, cut_frac, ratio, seed,
+                       device, autocast, verbose, mask_id, special_ids, window=MLM_WINDOW,
+                       mask_p=0.15, frozen=(), weight_decay=0.01, betas=(0.9, 0.999), clip=1.0):
+    """Stage 2 for a BERT: masked-LM fine-tuning of ``model``
+    (:class:`~ulmfit_sklearn.transformer.BertMaskedLM`) on ``docs`` (token ids,
+    ``[CLS] ... [SEP]``), read in windows of ``window`` word pieces (at most the
+    model's positions) with BERT's
+    masking (:class:`~ulmfit_sklearn.training.batching.MaskedWindowBatches`), one
+    STLR cycle, discriminative lrs over ``model.layer_groups()`` (the embeddings and
+    head on top at ``lr``).  Parameters whose names start with one of ``frozen``
+    are not trained (e.g. ``("encoder.",)`` trains the head alone).
+    ``batch_size="auto"``: ``min(32, max(4, n_windows // 25))``.  Returns the
+    fitted :class:`ClassifierNet`.
+    """
+    window = min(window, model.encoder.max_positions)
+    windows = framed_windows(docs, window, model.encoder.cls_idx, model.encoder.sep_idx)
+    if batch_size == AUTO:
+        batch_size = int(min(32, max(4, len(windows) // 25)))
+    for name, param in model.named_parameters():
+        param.requires_grad_(not name.startswith(tuple(frozen)))
+    steps = epochs * training_batch_count(len(windows), batch_size)
+    cbs = [("stlr", stlr_callback([steps], cut_frac, ratio))]
+    if clip:
+        cbs.append(("clip", GradientNormClipping(clip)))
+    if verbose:
+        cbs.append(("progress", ProgressBar()))
+    net = ClassifierNet(
+        model,
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=_adam(),
+        optimizer__param_groups=discriminative_param_groups(layer_patterns(model), lr, lr_decay),
+        optimizer__betas=betas,
+        optimizer__weight_decay=weight_decay,
+        lr=lr,
+        max_epochs=epochs,
+        batch_size=batch_size,
+        iterator_train=MaskedWindowBatches,
+        iterator_train__shuffle=True,
+        iterator_train__seed=seed,
+        iterator_train__pad_idx=model.encoder.pad_idx,
+        iterator_train__mask_id=mask_id,
+        iterator_train__special_ids=special_ids,
+        iterator_train__vocab_size=model.encoder.embeddings.word.num_embeddings,
+        iterator_train__p=mask_p,
+        train_split=None,
+        callbacks=cbs,
+        device=device,
+        autocast=autocast,
+        verbose=verbose,
+    )
+    return net.fit(DocumentDataset(windows), None)
+
+
 def train_classifier(module, docs, y, **net_params):
     """Stage 3: train ``module`` on documents ``docs`` (token-id arrays) and
     targets ``y``, through :func:`make_classifier_net` with ``net_params``.
@@ -214,11 +276,14 @@ def train_classifier(module, docs, y, **net_params):
     return net.fit(DocumentDataset(docs, y), y)
 
 
-def make_inference_net(module, *, batch_size=64, pad_idx=1, device="cpu", autocast=False):
+def make_inference_net(module, *, batch_size=PREDICT_DOCS, pad_idx=1, device="cpu",
+                       autocast=False, max_tokens=PREDICT_TOKENS):
     """An initialised :class:`ClassifierNet` that only runs ``module`` forward
-    (e.g. a :class:`~ulmfit_sklearn.modules.ConcatPoolEncoder` for features)."""
+    (e.g. a :class:`~ulmfit_sklearn.modules.ConcatPoolEncoder` for features), in
+    batches of at most ``batch_size`` documents and ``max_tokens`` padded tokens."""
     net = ClassifierNet(module, criterion=torch.nn.MSELoss, batch_size=batch_size,
                         iterator_valid=DocumentBatches, iterator_valid__pad_idx=pad_idx,
+                        iterator_valid__max_tokens=max_tokens,
                         train_split=None, device=device, autocast=autocast)
     net.initialize()
     net.module_.eval()
