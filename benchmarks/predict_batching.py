@@ -26,7 +26,7 @@ from ulmfit_sklearn.training.batching import DocumentDataset
 from ulmfit_sklearn.training.stages import make_inference_net
 
 #: (name, documents per batch, padded tokens per batch or None)
-SETTINGS = [("docs64", 64, None), ("docs512_tok16k", 512, 16384),
+SETTINGS = [("docs64", 64, None), ("docs64_tok32k", 64, 32768), ("docs512_tok16k", 512, 16384),
             ("docs512_tok32k", 512, 32768), ("docs1024_tok64k", 1024, 65536)]
 
 

@@ -25,9 +25,12 @@ from .callbacks import gradual_unfreezing_callbacks, lr_range_callbacks, stlr_ca
 from .nets import ClassifierNet, LanguageModelNet, discriminative_param_groups
 
 AUTO = "auto"
-#: Prediction batches hold at most this many documents and padded tokens: short
-#: texts come in large batches, long ones in small (the inputs are sorted by length).
-PREDICT_DOCS, PREDICT_TOKENS = 512, 32768
+#: Prediction batches hold at most this many documents and padded tokens (the inputs
+#: are sorted by length), so that long documents come in smaller batches and memory
+#: stays bounded.  Larger batches of short texts were not faster on this project's
+#: CPUs (benchmarks/predict_batching.py: 512 TREC-6 questions a batch took twice as
+#: long as 64; IMDb reviews alike).
+PREDICT_DOCS, PREDICT_TOKENS = 64, 32768
 
 
 def _adam():
