@@ -235,10 +235,14 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
 
     * ``curve:DS:N:METHOD[:UNLABELED]`` mean test error (%) over the series' current
       seeds; ``curve-sd:...`` its standard deviation (points); ``curve-fit:...`` mean
-      fit seconds; ``curve-seed:...:SEED`` one seed's error; ``curve@COMMIT:DS:N:METHOD[:UNLABELED]`` the same at a given commit;
+      fit seconds; ``curve-seed:...:SEED`` one seed's error; ``curve@COMMIT:...``,
+      ``curve-sd@COMMIT:...``, ``curve-fit@COMMIT:...``, ``curve-seed@COMMIT:...`` the
+      same for the runs of a given commit (history that later runs do not change);
     * ``abl:DS:N:METHOD`` and ``sched:DS:N:METHOD:COMMIT[:ENCODER]`` mean (test,
       validation) error (%) at the newest commit of the column (schedule: of that
       commit, and encoder where the row names one);
+    * ``tokens-slope:DS:N`` the least-squares change of validation error (points) per
+      doubling of pretraining tokens (see :func:`pretraining_tokens`);
     * ``budget:KEY`` (``budget:KEY.SUBKEY``) a field of the newest fit-budget ULMFiT row;
     * ``speed:KEY:I`` ratio KEY of the I-th speed run (0-based) at the newest commit,
       ``speed@COMMIT:KEY:I`` at a given commit; ``speed-fastai:KEY:I`` and
@@ -265,8 +269,13 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
     by_commit = defaultdict(list)  # curve@COMMIT:...: any commit's runs, for history
     for r in curve_rows:
         key = f"{r['dataset']}:{r['n']}:{r['method']}" + (f":{r['n_unlabeled']}" if r.get("n_unlabeled") else "")
-        by_commit[f"curve@{r.get('git_commit')}:{key}"].append(r["error"])
-    v.update({k: pct(e) for k, e in by_commit.items()})
+        by_commit[f"@{r.get('git_commit')}:{key}"].append(r)
+    for key, rs in by_commit.items():
+        v[f"curve{key}"] = pct([r["error"] for r in rs])
+        v[f"curve-sd{key}"] = f"{100 * np.std([r['error'] for r in rs]):.1f}"
+        if all("fit_seconds" in r for r in rs):
+            v[f"curve-fit{key}"] = f"{np.mean([r['fit_seconds'] for r in rs]):.0f}"
+        v.update({f"curve-seed{key}:{r['seed']}": pct([r["error"]]) for r in rs})
     latest = {(r["dataset"], r["n"]): r.get("git_commit") for r in abl_rows}
     abl = defaultdict(list)
     for r in abl_rows:
@@ -277,6 +286,8 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
         key = f"sched:{r['dataset']}:{r['n']}:{r['method']}:{r.get('git_commit')}"
         sched[key + (f":{r['encoder']}" if r.get("encoder") else "")].append(r["error"])
     v.update({k: pct(e) for k, e in list(abl.items()) + list(sched.items())})
+    for (ds, n), slope in token_slopes(schedule_rows).items():
+        v[f"tokens-slope:{ds}:{n}"] = f"{slope:+.1f}"
     ours = [r for r in budget_rows if r["method"] == "ulmfit"]
     if ours:
         for k, x in ours[-1].items():
@@ -493,15 +504,22 @@ def pretraining_tokens(rows, method="nodiscr_clf"):
                 series[task].append((tokens, np.mean(errs)))
         out.append(f"| {tokens / 1e6:.1f}M | {name} | {ppl:.1f} | " + " | ".join(cells) + " | "
                    + ", ".join(sorted({r["git_commit"] for r in group})) + " |")
-    slopes = []
-    for task, pts in sorted(series.items()):
-        if len(pts) >= 2:
-            x, y = np.log2([t for t, _ in pts]), [100 * e for _, e in pts]
-            slopes.append(f"{task[0]} n={task[1]}: {np.polyfit(x, y, 1)[0]:+.1f}")
+    slopes = [f"{ds} n={n}: {slope:+.1f}" for (ds, n), slope in sorted(token_slopes(rows).items())]
     out += ["", "Least-squares change of validation error per doubling of pretraining tokens "
             "(points): " + "; ".join(slopes) + "."]
     _plot_tokens(series)
     return "\n".join(out)
+
+
+def token_slopes(rows, method="nodiscr_clf"):
+    """{(dataset, n): least-squares slope of validation error (points) against log2 of
+    the encoder's pretraining tokens} over the schedule rows that record them."""
+    series = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        if r.get("encoder_tokens_seen") and r["method"] == method:
+            series[(r["dataset"], r["n"])][r["encoder_tokens_seen"]].append(100 * r["error"])
+    return {task: float(np.polyfit(np.log2(list(pts)), [np.mean(e) for e in pts.values()], 1)[0])
+            for task, pts in series.items() if len(pts) >= 2}
 
 
 def _plot_tokens(series):
@@ -510,15 +528,19 @@ def _plot_tokens(series):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    ticks = set()
     for (ds, n), pts in sorted(series.items()):
         pts = sorted(pts)
+        ticks.update(t / 1e6 for t, _ in pts)
         ax.plot([t / 1e6 for t, _ in pts], [e for _, e in pts], marker="o", label=f"{ds} n={n}")
     ax.set_xscale("log")
-    ax.set_xlabel("pretraining tokens seen (millions)")
+    ax.set_xticks(sorted(ticks), [f"{t:.0f}M" for t in sorted(ticks)])
+    ax.minorticks_off()
+    ax.set_xlabel("pretraining tokens seen (log scale)")
     ax.set_ylabel("validation error (seed 0)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     (DOCS / "img").mkdir(parents=True, exist_ok=True)
     fig.savefig(DOCS / "img" / "pretraining-tokens.png", dpi=110)
