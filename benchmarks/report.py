@@ -47,12 +47,17 @@ def _series(r):
 
 def current(rows):
     """Only the rows of each series' (data set, method, unlabeled) newest package commit
-    and encoder: a series is never a mix of commits, and a grid rerun after a change
-    replaces a data set's numbers as soon as its rows arrive."""
-    latest = {}
+    and encoder (of its newest row by date; the later row among equal dates): a series
+    is never a mix of commits, and a grid rerun after a change replaces a data set's
+    numbers as soon as its rows arrive, even where older rows (a fit-budget run) come
+    later in the list."""
+    latest = {}  # series -> (date of its newest row, its commit and encoder); ties: file order
     for r in rows:
-        latest[_series(r)] = (r.get("git_commit"), r.get("encoder_sha256"))
-    return [r for r in rows if (r.get("git_commit"), r.get("encoder_sha256")) == latest[_series(r)]]
+        date = r.get("date", "")
+        if date >= latest.get(_series(r), ("",))[0]:
+            latest[_series(r)] = (date, (r.get("git_commit"), r.get("encoder_sha256")))
+    return [r for r in rows
+            if (r.get("git_commit"), r.get("encoder_sha256")) == latest[_series(r)][1]]
 
 
 def run_key(r):
@@ -230,7 +235,7 @@ def fill_numbers(text, values):
 
 
 def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scaling_rows,
-            denormal_rows=(), step_rows=()):
+            denormal_rows=(), step_rows=(), size_rows=(), alias_rows=()):
     """The values the commentary may cite, by key:
 
     * ``curve:DS:N:METHOD[:UNLABELED]`` mean test error (%) over the series' current
@@ -253,24 +258,20 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
     * ``denorm:MODE:LR_DECAY:KEY`` a field of the denormal benchmark's newest row for
       that flush mode and ``lr_decay``;
     * ``step:N:STAGE:KEY`` a field of the step-memory benchmark's newest row for that
-      number of reviews and stage (2 or 3).
+      number of reviews and stage (2 or 3);
+    * ``size:KEY`` a field of the newest model-size row (benchmarks/model_size.py);
+    * ``alias:VARIANT:DS:SEED`` validation error (%) of benchmarks/vocab_aliases.py.
     """
     pct = lambda xs: f"{100 * np.mean(xs):.1f} %"
-    v, groups = {}, defaultdict(list)
-    for r in current(curve_rows):
-        key = f"{r['dataset']}:{r['n']}:{r['method']}" + (f":{r['n_unlabeled']}" if r.get("n_unlabeled") else "")
-        groups[key].append(r)
-    for key, rs in groups.items():
-        v[f"curve:{key}"] = pct([r["error"] for r in rs])
-        v[f"curve-sd:{key}"] = f"{100 * np.std([r['error'] for r in rs]):.1f}"
-        if all("fit_seconds" in r for r in rs):
-            v[f"curve-fit:{key}"] = f"{np.mean([r['fit_seconds'] for r in rs]):.0f}"
-        v.update({f"curve-seed:{key}:{r['seed']}": pct([r["error"]]) for r in rs})
-    by_commit = defaultdict(list)  # curve@COMMIT:...: any commit's runs, for history
+    groups = defaultdict(list)  # ":KEY" for the current runs, "@COMMIT:KEY" for any commit's
     for r in curve_rows:
         key = f"{r['dataset']}:{r['n']}:{r['method']}" + (f":{r['n_unlabeled']}" if r.get("n_unlabeled") else "")
-        by_commit[f"@{r.get('git_commit')}:{key}"].append(r)
-    for key, rs in by_commit.items():
+        groups[f"@{r.get('git_commit')}:{key}"].append(r)
+    for r in current(curve_rows):
+        key = f"{r['dataset']}:{r['n']}:{r['method']}" + (f":{r['n_unlabeled']}" if r.get("n_unlabeled") else "")
+        groups[f":{key}"].append(r)
+    v = {}
+    for key, rs in groups.items():
         v[f"curve{key}"] = pct([r["error"] for r in rs])
         v[f"curve-sd{key}"] = f"{100 * np.std([r['error'] for r in rs]):.1f}"
         if all("fit_seconds" in r for r in rs):
@@ -311,6 +312,10 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
     for r in denormal_rows:
         v.update({f"denorm:{r['mode']}:{r['lr_decay']}:{k}": str(x) for k, x in r.items()
                   if not isinstance(x, dict)})
+    for r in alias_rows:  # in file order, so the newest row wins
+        v[f"alias:{r['variant']}:{r['dataset']}:{r['seed']}"] = f"{100 * r['error']:.1f}"
+    for r in size_rows[-1:]:
+        v.update({f"size:{k}": str(x) for k, x in r.items() if not isinstance(x, dict)})
     for r in step_rows:  # in file order, so the newest row wins
         v.update({f"step:{r['n']}:{r['stage']}:{k}": (f"{x:.0f}" if isinstance(x, float) else str(x))
                   for k, x in r.items() if not isinstance(x, dict)})
@@ -605,7 +610,8 @@ def main():
         values = numbers(curve_rows, ablation_rows(read("ablations.jsonl"), curve_rows),
                          read("schedule.jsonl"), read("fit_budget.jsonl"),
                          read("fastai_speed.jsonl"), read("scaling.jsonl"),
-                         read("denormals.jsonl"), read("step_memory.jsonl"))
+                         read("denormals.jsonl"), read("step_memory.jsonl"),
+                         read("model_size.jsonl"), read("vocab_aliases.jsonl"))
         parts += [fill_numbers(commentary.read_text(), values), ""]
     parts += ["## Fit budget: IMDb, n = 1,000", "", fit_budget_table(read("fit_budget.jsonl")), "",
               "## Learning curves", "",

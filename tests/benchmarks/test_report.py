@@ -19,9 +19,10 @@ def report(tmp_path, monkeypatch):
     return mod
 
 
-def row(method, error, seed=0, dataset="imdb", n=1000, commit="abc", unlabeled=0, **extra):
+def row(method, error, seed=0, dataset="imdb", n=1000, commit="abc", unlabeled=0,
+        date="2026-11-29T00:00:00", **extra):
     return dict(dataset=dataset, n=n, seed=seed, method=method, error=error, n_unlabeled=unlabeled,
-                git_commit=commit, encoder_sha256="e", date="2026-11-29T00:00:00",
+                git_commit=commit, encoder_sha256="e", date=date,
                 machine={"cpu": "test cpu"}, command="cmd", **extra)
 
 
@@ -55,6 +56,12 @@ def test_stale_commit_rows_are_left_out(report):
     line = next(ln for ln in report.learning_curves(rows).splitlines()
                 if ln.startswith("| imdb | 1000 |"))
     assert "20.0 % ± 0.0 (1)" in line and "ULMFiT wins" in line
+
+
+def test_the_newest_rows_by_date_win_over_later_listed_older_ones(report):
+    new = [row("ulmfit", 0.2, commit="new", date="2026-11-30T00:00:00")]
+    old_budget = [row("ulmfit", 0.9, commit="old", seed=1)]  # listed later, dated earlier
+    assert [r["git_commit"] for r in report.current(new + old_budget)] == ["new"]
 
 
 def test_each_data_set_shows_its_own_newest_commit(report):

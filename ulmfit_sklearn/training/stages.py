@@ -33,9 +33,12 @@ AUTO = "auto"
 PREDICT_DOCS, PREDICT_TOKENS = 64, 32768
 
 
-def _adam():
-    # decoupled weight decay, as fastai's Adam
-    return torch.optim.AdamW
+def _optimizer(layers, lr, lr_decay, betas, weight_decay):
+    """skorch's optimizer parameters: AdamW (decoupled weight decay, as fastai's
+    Adam) with discriminative lrs over ``layers`` (see :func:`layer_patterns`)."""
+    return dict(optimizer=torch.optim.AdamW,
+                optimizer__param_groups=discriminative_param_groups(layers, lr, lr_decay),
+                optimizer__betas=betas, optimizer__weight_decay=weight_decay, lr=lr)
 
 
 @contextlib.contextmanager
@@ -91,11 +94,7 @@ def make_lm_net(lm, stream, *, epochs, lr, lr_decay=2.6, batch_size=32, bptt=70,
     return LanguageModelNet(
         lm,
         criterion=torch.nn.CrossEntropyLoss,  # the loss is computed in get_loss
-        optimizer=_adam(),
-        optimizer__param_groups=discriminative_param_groups(layer_patterns(lm), lr, lr_decay),
-        optimizer__betas=betas,
-        optimizer__weight_decay=weight_decay,
-        lr=lr,
+        **_optimizer(layer_patterns(lm), lr, lr_decay, betas, weight_decay),
         max_epochs=epochs,
         batch_size=batch_size,
         iterator_train=LMStreamBatches,
@@ -169,11 +168,7 @@ def make_classifier_net(module, *, n_train, stage_epochs, lr, lr_decay=2.6, batc
     return ClassifierNet(
         module,
         criterion=criterion,
-        optimizer=_adam(),
-        optimizer__param_groups=discriminative_param_groups(layers, lr, lr_decay),
-        optimizer__betas=betas,
-        optimizer__weight_decay=weight_decay,
-        lr=lr,
+        **_optimizer(layers, lr, lr_decay, betas, weight_decay),
         max_epochs=int(sum(stage_epochs)),
         batch_size=batch_size,
         iterator_train=DocumentBatches,
@@ -247,11 +242,7 @@ def finetune_masked_lm(model, docs, *, epochs, lr, lr_decay, batch_size, cut_fra
     net = ClassifierNet(
         model,
         criterion=torch.nn.CrossEntropyLoss,
-        optimizer=_adam(),
-        optimizer__param_groups=discriminative_param_groups(layer_patterns(model), lr, lr_decay),
-        optimizer__betas=betas,
-        optimizer__weight_decay=weight_decay,
-        lr=lr,
+        **_optimizer(layer_patterns(model), lr, lr_decay, betas, weight_decay),
         max_epochs=epochs,
         batch_size=batch_size,
         iterator_train=MaskedWindowBatches,
