@@ -216,7 +216,9 @@ def schedule(rows):
                 variants_table(these, [m for m in order if any(r["method"] == m for r in these)],
                                "validation error"), ""]
     params = {r["method"]: r["params"] for r in rows}
-    legend = "; ".join(f"`{m}`: " + (", ".join(f"{k}={v}" for k, v in params[m].items()) or "defaults")
+    legend = "; ".join(f"`{m}`: " + ("the encoder frozen, its features into LogisticRegressionCV"
+                                     if params[m] is None else
+                                     ", ".join(f"{k}={v}" for k, v in params[m].items()) or "defaults")
                        for m in order)
     return "\n".join(out) + "\nSettings (changes to the defaults of the run's commit): " + legend + "."
 
@@ -245,7 +247,8 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
       same for the runs of a given commit (history that later runs do not change);
     * ``abl:DS:N:METHOD`` and ``sched:DS:N:METHOD:COMMIT[:ENCODER]`` mean (test,
       validation) error (%) at the newest commit of the column (schedule: of that
-      commit, and encoder where the row names one);
+      commit, and encoder where the row names one); ``sched-fit:...`` the schedule
+      runs' mean fit seconds;
     * ``tokens-slope:DS:N`` the least-squares change of validation error (points) per
       doubling of pretraining tokens (see :func:`pretraining_tokens`);
     * ``budget:KEY`` (``budget:KEY.SUBKEY``) a field of the newest fit-budget ULMFiT row;
@@ -282,11 +285,14 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
     for r in abl_rows:
         if r.get("git_commit") == latest[(r["dataset"], r["n"])]:
             abl[f"abl:{r['dataset']}:{r['n']}:{r['method']}"].append(r["error"])
-    sched = defaultdict(list)
+    sched, sched_fit = defaultdict(list), defaultdict(list)
     for r in schedule_rows:
-        key = f"sched:{r['dataset']}:{r['n']}:{r['method']}:{r.get('git_commit')}"
-        sched[key + (f":{r['encoder']}" if r.get("encoder") else "")].append(r["error"])
+        key = f"{r['dataset']}:{r['n']}:{r['method']}:{r.get('git_commit')}"
+        key += f":{r['encoder']}" if r.get("encoder") else ""
+        sched[f"sched:{key}"].append(r["error"])
+        sched_fit[f"sched-fit:{key}"].append(r["fit_seconds"])
     v.update({k: pct(e) for k, e in list(abl.items()) + list(sched.items())})
+    v.update({k: f"{np.mean(x):.0f}" for k, x in sched_fit.items()})
     for (ds, n), slope in token_slopes(schedule_rows).items():
         v[f"tokens-slope:{ds}:{n}"] = f"{slope:+.1f}"
     ours = [r for r in budget_rows if r["method"] == "ulmfit"]
