@@ -290,7 +290,8 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
         key = f"{r['dataset']}:{r['n']}:{r['method']}:{r.get('git_commit')}"
         key += f":{r['encoder']}" if r.get("encoder") else ""
         sched[f"sched:{key}"].append(r["error"])
-        sched_fit[f"sched-fit:{key}"].append(r["fit_seconds"])
+        if "fit_seconds" in r:
+            sched_fit[f"sched-fit:{key}"].append(r["fit_seconds"])
     v.update({k: pct(e) for k, e in list(abl.items()) + list(sched.items())})
     v.update({k: f"{np.mean(x):.0f}" for k, x in sched_fit.items()})
     for (ds, n), slope in token_slopes(schedule_rows).items():
