@@ -143,7 +143,8 @@ def readme_table(curve_rows):
     for r in current(curve_rows):
         if not r.get("n_unlabeled"):
             groups[(r["dataset"], r["method"], r["n"])].append(r["error"])
-            commits[r["dataset"]].add(r.get("git_commit"))
+            if r["method"] == "ulmfit":
+                commits[r["dataset"]].add(r.get("git_commit"))
     out = ["| | n | ULMFiTClassifier | TF-IDF + LogisticRegressionCV | commit |",
            "| --- | --- | --- | --- | --- |"]
     for ds, title in README_SETS.items():
