@@ -13,17 +13,21 @@ and a stratified validation sample of ``--n-val`` from the rest of the training 
 """
 
 import argparse
+import contextlib
+import functools
 import tempfile
 import time
+from unittest import mock
 from pathlib import Path
 
 import numpy as np
 from common import FILES, ROOT, SHARED, append_result, done_keys, git_commit, load_texts
 from sklearn.model_selection import train_test_split
 
-from ulmfit_sklearn import ULMFiTClassifier
+from ulmfit_sklearn import ULMFiTClassifier, _base
 from ulmfit_sklearn.baselines import embedding_logreg
 from ulmfit_sklearn.encoders import load_encoder
+from ulmfit_sklearn.transformer import BertClassifier
 
 SETTINGS = {
     "default": {},
@@ -41,9 +45,26 @@ SETTINGS = {
     "bert_lr3e-4": {"lm_epochs": 0, "lr": 3e-4},
     "bert_lr1e-3": {"lm_epochs": 0, "lr": 1e-3},
     "bert_lr3e-3": {"lm_epochs": 0, "lr": 3e-3},
+    "bert_fp32": {"lm_epochs": 0, "lr": 1e-3, "autocast": False},
+    # pooling of a BERT's windows (benchmark only: not an estimator parameter)
+    "bert_cls": {"lm_epochs": 0, "lr": 1e-3, "pooling": "cls"},
+    "bert_concat": {"lm_epochs": 0, "lr": 1e-3, "pooling": "concat"},
+    # stage 2 of a BERT with a masked-LM head (``ulmfit-sklearn mlm-head``)
+    "bert_stage2": {"lm_epochs": 1, "lr": 1e-3},
+    "bert_stage2_lm3e-4": {"lm_epochs": 1, "lm_lr": 3e-4, "lr": 1e-3},
     # not ULMFiT: the encoder frozen, its pooled features into LogisticRegressionCV
     "frozen_logreg": None,
 }
+
+
+@contextlib.contextmanager
+def bert_pooling(pooling):
+    """Stage 3's BertClassifier with another pooling than its default (mean)."""
+    if pooling is None:
+        yield
+        return
+    with mock.patch.object(_base, "BertClassifier", functools.partial(BertClassifier, pooling=pooling)):
+        yield
 
 
 def split(name, n, n_val, seed):
@@ -81,8 +102,10 @@ def main():
                         if SETTINGS[name] is None:
                             clf = embedding_logreg(a.pretrained).fit(Xtr, ytr)
                         else:
-                            clf = ULMFiTClassifier(a.pretrained, memory=cache, random_state=seed,
-                                                   **SETTINGS[name]).fit(Xtr, ytr)
+                            params = dict(SETTINGS[name])
+                            with bert_pooling(params.pop("pooling", None)):
+                                clf = ULMFiTClassifier(a.pretrained, memory=cache,
+                                                       random_state=seed, **params).fit(Xtr, ytr)
                         fit_s = time.perf_counter() - t0
                         err = float(np.mean(clf.predict(Xv) != yv))
                         print(append_result(a.out, {

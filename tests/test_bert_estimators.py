@@ -121,7 +121,7 @@ def test_regressor_and_vectorizer_over_a_bert(hf_folder, tmp_path):
     target = (labels == "pos").astype(float)
     reg = ULMFiTRegressor(str(hf_folder), **FAST).fit(X, target)
     assert reg.predict(X).shape == (24,)
-    vec = ULMFiTVectorizer(str(hf_folder), random_state=0).fit(X)
+    vec = ULMFiTVectorizer(str(hf_folder), autocast=False, random_state=0).fit(X)
     features = vec.transform(X[:5])
     enc = load_encoder(hf_folder)
     bert = enc.build_module().eval()
@@ -240,6 +240,21 @@ def test_a_head_is_trained_for_a_bert_without_one(hf_folder, tmp_path):
     assert curve[-1] < curve[0]  # the head learns the toy texts' words
     for k, v in enc.state_dict.items():  # the encoder was frozen: only fp16 rounding moved it
         torch.testing.assert_close(headed.state_dict[k], v, atol=2e-3, rtol=1e-2)
+
+
+def test_mlm_head_command_reads_every_kth_paragraph(hf_folder, tmp_path):
+    from ulmfit_sklearn.cli import main
+
+    X, _ = _data(40)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n\n".join(X) + "\n")  # empty lines are no paragraphs
+    out = tmp_path / "headed"
+    assert main(["mlm-head", "--encoder", str(hf_folder), "--train", str(corpus), "--out",
+                 str(out), "--every", "5", "--documents", "100", "--batch-size", "4"]) == 0
+    meta = load_encoder(out).metadata["mlm_head"]
+    assert meta["documents"] == 8 and meta["all_epochs"] == 0  # paragraphs 0, 5, ..., 35
+    assert main(["mlm-head", "--encoder", "default", "--train", str(corpus), "--out",
+                 str(tmp_path / "no")]) != 0  # an AWD-LSTM has its own language model
 
 
 # --- fetching an encoder too large to ship --------------------------------------------

@@ -374,12 +374,22 @@ def test_unknown_or_broken_encoder(data, tmp_path):
 @pytest.mark.parametrize("params", [
     {"lr": -1.0}, {"lr_decay": 0.5}, {"stlr_cut_frac": 0.0}, {"batch_size": 1},
     {"unfreeze_epochs": (0, 0)}, {"unfreeze_epochs": (1, -1)}, {"device": 3},
-    {"class_weight": "sometimes"},
+    {"class_weight": "sometimes"}, {"autocast": "sometimes"},
 ])
 def test_invalid_parameters(clf, data, params):
     X, y = data
     with pytest.raises((InvalidParameterError, ValueError)):
         clf.set_params(**params).fit(X, y)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_autocast_auto_follows_the_devices_bf16(clf, data, monkeypatch, native):
+    import ulmfit_sklearn._base as base
+    monkeypatch.setattr(base, "native_bf16", lambda device_type: native)
+    X, y = data
+    fitted = clf.set_params(autocast="auto", lm_epochs=0).fit(X, y)
+    assert fitted.net_.autocast is native
+    assert clf.set_params(autocast=False)._autocast() is False
 
 
 def test_no_pretraining_uses_the_default_shape_and_tokenizer(data):

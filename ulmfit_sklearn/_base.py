@@ -21,6 +21,7 @@ from .encoders import (DIRECTIONS, Encoder, alias_vector_words, extend_vocabular
 from .modules import CLAS_DROPOUT, LM_DROPOUT, ConcatPoolEncoder, SequenceClassifier, scaled_dropout
 from .text import encode_texts
 from .training.batching import DocumentDataset
+from .training.numerics import native_bf16
 from .training.stages import (AUTO, finetune_language_model, finetune_masked_lm, seeded,
                               train_classifier)
 from .transformer import BertClassifier, WindowPoolEncoder
@@ -189,7 +190,7 @@ class ULMFiTBase(BaseEstimator):
         "batch_size": [Interval(numbers.Integral, 2, None, closed="left"), StrOptions({AUTO})],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither"), None],
         "device": [StrOptions({"auto", "cpu", "cuda"}), str],
-        "autocast": ["boolean"],
+        "autocast": ["boolean", StrOptions({AUTO})],
         "memory": [None, str, os.PathLike, joblib.Memory],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -229,6 +230,13 @@ class ULMFiTBase(BaseEstimator):
         if self.device == "auto":
             return "cuda" if torch.cuda.is_available() else "cpu"
         return self.device
+
+    def _autocast(self):
+        """bf16 autocast on or off: ``autocast``, or with ``"auto"`` on where the
+        device computes bf16 natively (:func:`~ulmfit_sklearn.training.numerics.native_bf16`)."""
+        if self.autocast == AUTO:
+            return native_bf16("cuda" if self._device().startswith("cuda") else "cpu")
+        return bool(self.autocast)
 
     def _seed(self):
         if isinstance(self.random_state, numbers.Integral):
@@ -297,7 +305,7 @@ class ULMFiTBase(BaseEstimator):
         which changes its numerics).  STLR keeps the paper's shape in stage 2."""
         return dict(epochs=self.lm_epochs, lr=self.lm_lr, lr_decay=self.lm_lr_decay,
                     drop_mult=self.lm_drop_mult, bptt=self.lm_bptt, batch_size=self.lm_batch_size,
-                    cut_frac=0.1, ratio=32, autocast=self.autocast)
+                    cut_frac=0.1, ratio=32, autocast=self._autocast())
 
     def _finetune(self, encoder, encoder_key, texts, docs, seed, device):
         """Stage 2, through the ``memory`` cache when one is given."""
@@ -422,7 +430,7 @@ class ULMFiTBase(BaseEstimator):
             batch_size=self._batch_size(n_docs), cut_frac=self.stlr_cut_frac,
             ratio=self.stlr_ratio, constant_lr=not self.stlr, criterion=targets.criterion,
             criterion_kwargs=targets.criterion_kwargs, seed=seed, device=device,
-            autocast=self.autocast,
+            autocast=self._autocast(),
             validation_fraction=None if lr_range else self.validation_fraction,
             stratify=targets.y if targets.stratify else None, pad_idx=pad_idx,
             verbose=self.verbose, lr_range=lr_range)

@@ -26,6 +26,7 @@ COMMANDS = {
     "pretrain": "pretrain an AWD-LSTM encoder on text files (stage 1)",
     "demo": "fit ULMFiTClassifier on a bundled TREC-6 sample, next to TF-IDF",
     "fetch-encoder": "download and convert an encoder too large to ship (minilm-l6)",
+    "mlm-head": "give a BERT encoder a masked-LM head for stage 2, trained on text files",
 }
 
 
@@ -363,10 +364,20 @@ def _pretrain(argv):
         raise CLIError(str(exc)) from None
 
 
+def _mlm_head(argv):
+    from .encoders import EncoderError
+    from .pretrain import mlm_head_main
+
+    try:
+        return mlm_head_main(argv)
+    except (FileNotFoundError, EncoderError) as exc:
+        raise CLIError(str(exc)) from None
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     handlers = {"fit": fit, "predict": predict, "evaluate": evaluate, "pretrain": _pretrain,
-                "demo": demo, "fetch-encoder": fetch_encoder}
+                "demo": demo, "fetch-encoder": fetch_encoder, "mlm-head": _mlm_head}
     if argv and argv[0] not in handlers and argv[0] not in ("-h", "--help"):
         print(f"ulmfit-sklearn: error: unknown command {argv[0]!r} (choose from "
               f"{', '.join(COMMANDS)}; see ulmfit-sklearn --help)", file=sys.stderr)

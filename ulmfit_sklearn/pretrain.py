@@ -688,3 +688,37 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+
+
+def mlm_head_main(argv=None):
+    """Give a BERT encoder a masked-LM head (:func:`train_mlm_head`) on text files."""
+    from .encoders import EncoderError, load_encoder
+
+    p = argparse.ArgumentParser(prog="ulmfit-sklearn mlm-head", description=mlm_head_main.__doc__)
+    p.add_argument("--encoder", required=True, help="a BERT encoder: bundled or fetched name, or folder")
+    p.add_argument("--train", nargs="+", required=True, help="training text files (.txt or .txt.xz)")
+    p.add_argument("--out", required=True, help="folder of the encoder with its head")
+    p.add_argument("--every", type=int, default=1, help="read every EVERY-th paragraph")
+    p.add_argument("--documents", type=int, default=20_000, help="at most so many paragraphs")
+    p.add_argument("--head-epochs", type=int, default=1)
+    p.add_argument("--all-epochs", type=int, default=0,
+                   help="epochs with the encoder unfrozen too (0 keeps the encoder's weights)")
+    p.add_argument("--head-lr", type=float, default=1e-3)
+    p.add_argument("--all-lr", type=float, default=5e-5)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--autocast", action="store_true", help="bf16 autocast")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    encoder = load_encoder(a.encoder)
+    if encoder.architecture != "bert":
+        raise EncoderError(f"{a.encoder!r} is not a BERT encoder")
+    texts = itertools.islice(itertools.islice(read_paragraphs(a.train), 0, None, a.every),
+                             a.documents)
+    out = train_mlm_head(encoder, list(texts), a.out, head_epochs=a.head_epochs,
+                         all_epochs=a.all_epochs, head_lr=a.head_lr, all_lr=a.all_lr,
+                         batch_size=a.batch_size, seed=a.seed, autocast=a.autocast, verbose=1)
+    print(f"encoder with a masked-LM head: {out}", flush=True)
+    return out

@@ -73,7 +73,7 @@ class ULMFiTVectorizer(TransformerMixin, ULMFiTBase):
 
     def __init__(self, pretrained="default", *, lm_epochs=0, lm_lr=AUTO, lm_lr_decay=2.6,
                  lm_drop_mult=0.3, lm_bptt=70, lm_batch_size=AUTO, bptt=72, max_len=1440,
-                 batch_size=64, device="auto", autocast=False, memory=None, random_state=None,
+                 batch_size=64, device="auto", autocast="auto", memory=None, random_state=None,
                  verbose=0):
         self.pretrained = pretrained
         self.lm_epochs = lm_epochs
@@ -113,7 +113,7 @@ class ULMFiTVectorizer(TransformerMixin, ULMFiTBase):
             module = self._feature_module(run.encoder)
         net = make_inference_net(module, batch_size=self.batch_size,
                                  pad_idx=run.encoder.tokenizer.pad_id, device=self._device(),
-                                 autocast=self.autocast)
+                                 autocast=self._autocast())
         self._set_fitted({"net_": net, "tokenizer_": run.encoder.tokenizer,
                           "encoder_sha256_": run.encoder_key, "history_": {"lm": run.lm_history},
                           "n_features_out_": module.n_features})

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from ulmfit_sklearn.training.numerics import flush_denormals, set_flush_denormal
+from ulmfit_sklearn.training.numerics import flush_denormals, native_bf16, set_flush_denormal
 
 pytestmark = pytest.mark.skipif(not torch.set_flush_denormal(False),
                                 reason="CPU cannot flush denormals")
@@ -50,3 +50,21 @@ def test_set_flush_denormal_follows_the_latest_call(two_threads):
     finally:
         set_flush_denormal(False)
     assert _survivors() == N
+
+
+def test_native_bf16_follows_the_cpu_probes(monkeypatch):
+    native_bf16.cache_clear()
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert native_bf16("cpu") is False
+    native_bf16.cache_clear()
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert native_bf16("cpu") is True
+    native_bf16.cache_clear()
+
+
+def test_native_bf16_is_false_for_cuda_without_a_gpu(monkeypatch):
+    native_bf16.cache_clear()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert native_bf16("cuda") is False
+    native_bf16.cache_clear()

@@ -94,3 +94,14 @@ def flush_denormals():
     finally:
         if supported:
             set_flush_denormal(False)
+
+
+@functools.lru_cache(maxsize=None)
+def native_bf16(device_type="cpu"):
+    """Whether a ``device_type`` ("cpu" or "cuda") device computes bf16 natively, so
+    that bf16 autocast speeds it up: a CUDA GPU that supports bf16, or an x86 CPU
+    with AVX-512 BF16 or AMX (elsewhere, e.g. AVX2 only, bf16 autocast is slower)."""
+    if device_type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
