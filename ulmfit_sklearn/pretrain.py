@@ -695,7 +695,7 @@ def mlm_head_main(argv=None):
     from .encoders import EncoderError, load_encoder
 
     p = argparse.ArgumentParser(prog="ulmfit-sklearn mlm-head", description=mlm_head_main.__doc__)
-    p.add_argument("--encoder", required=True, help="a BERT encoder: bundled or fetched name, or folder")
+    p.add_argument("--encoder", required=True, help="a BERT encoder: a bundled name or a folder")
     p.add_argument("--train", nargs="+", required=True, help="training text files (.txt or .txt.xz)")
     p.add_argument("--out", required=True, help="folder of the encoder with its head")
     p.add_argument("--every", type=int, default=1, help="read every EVERY-th paragraph")

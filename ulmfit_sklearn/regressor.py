@@ -52,7 +52,7 @@ class ULMFiTRegressor(RegressorMixin, ULMFiTBase):
 
     __doc__ = fill_doc(__doc__)
 
-    def __init__(self, pretrained="default", *, lm_epochs=1, lm_lr=AUTO, lm_lr_decay=2.6,
+    def __init__(self, pretrained="default", *, lm_epochs=AUTO, lm_lr=AUTO, lm_lr_decay=2.6,
                  lm_drop_mult=0.3, lm_bptt=70, lm_batch_size=AUTO, unfreeze_epochs=None, lr=AUTO,
                  lr_decay=1.0, stlr_cut_frac=0.1, stlr_ratio=32, stlr=True, drop_mult=0.5, bptt=72,
                  max_len=1440, batch_size=AUTO, validation_fraction=None, device="auto",

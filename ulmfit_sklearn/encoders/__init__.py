@@ -131,23 +131,11 @@ def bundled_encoders():
 
 
 def _named_folder(name):
-    """The folder of a bundled encoder, or of one that ``fetch_encoder`` installed."""
-    from ..datasets import data_home
-    from .bert import FETCHABLE
-
+    """The folder of a bundled encoder."""
     if name in bundled_encoders():
         return BUNDLED_DIR / name
-    fetched = data_home() / "encoders" / name
-    if (fetched / "config.json").is_file():
-        return fetched
-    if name in FETCHABLE:
-        raise EncoderError(
-            f"encoder {name!r} is not installed: it is too large to ship in the package; "
-            f"install it once with 'ulmfit-sklearn fetch-encoder {name}' (or "
-            f"ulmfit_sklearn.encoders.bert.fetch_encoder({name!r})), which downloads and "
-            f"converts it into {fetched}")
     raise EncoderError(f"unknown encoder {name!r}: not a folder, and not one of the bundled "
-                       f"encoders {bundled_encoders()} or the fetchable {list(FETCHABLE)}")
+                       f"encoders {bundled_encoders()}")
 
 
 def make_config(tokenizer, emb_size, hidden_size, n_layers):
