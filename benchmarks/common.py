@@ -89,6 +89,25 @@ def lstm_flops_per_token(config):
     return sum(2 * 4 * sizes[i + 1] * (sizes[i] + sizes[i + 1]) for i in range(n))
 
 
+def bert_flops(config, doc_lengths, window=512):
+    """Forward FLOPs of a BERT over documents of these lengths (word pieces, [CLS] and
+    [SEP] included): the blocks' matmuls per token, plus attention over each window."""
+    h, f, n = config["hidden_size"], config["intermediate_size"], config["n_layers"]
+    per_token = n * 2 * (4 * h * h + 2 * h * f)
+    attention = sum(n * 4 * h * min(L, window) * L for L in doc_lengths)  # QK^T and AV
+    return per_token * sum(doc_lengths) + attention
+
+
+def encoder_label(method, pretrained):
+    """The learning-curve series of ``method`` over the encoder ``pretrained``: plain
+    ``method`` for the bundled AWD-LSTM (the series' history: it was the default until
+    minilm-l6 became it), ``method:NAME`` for any other encoder."""
+    from ulmfit_sklearn.encoders import AWD_LSTM_ENCODER, load_encoder
+
+    name = Path(load_encoder(pretrained).path).name
+    return method if name == AWD_LSTM_ENCODER else f"{method}:{name}"
+
+
 def run_one(est, X, y, Xt, yt):
     """Fit, then predict the test set: (error, fit seconds, predict seconds)."""
     t0 = time.perf_counter()

@@ -13,7 +13,8 @@ import argparse
 import time
 
 import numpy as np
-from common import (ROOT, append_result, load_dataset, lstm_flops_per_token, peak_matmul)
+from common import (ROOT, append_result, bert_flops, encoder_label, load_dataset,
+                    lstm_flops_per_token, peak_matmul)
 
 from ulmfit_sklearn import ULMFiTClassifier
 from ulmfit_sklearn.baselines import tfidf_logreg
@@ -45,9 +46,16 @@ def main():
     err = float(np.mean(pred != yt))
     from ulmfit_sklearn.encoders import load_encoder
     enc = load_encoder(a.pretrained) if a.pretrained else None
-    n_tokens = sum(len(clf.tokenizer_.encode(t)) for t in Xt)
-    flops = lstm_flops_per_token(enc.config) * n_tokens if enc else None
-    row = {"dataset": a.dataset, "n": a.n, "seed": a.seed, "method": "ulmfit", "error": err,
+    from ulmfit_sklearn.text import encode_texts
+    lengths = [len(d) for d in encode_texts(clf.tokenizer_, Xt)] if enc else []
+    if enc is None:
+        flops = None
+    elif enc.architecture == "bert":
+        flops = bert_flops(enc.config, [min(L, clf.max_len) for L in lengths])
+    else:
+        flops = lstm_flops_per_token(enc.config) * sum(lengths)
+    method = encoder_label("ulmfit", a.pretrained) if a.pretrained else "ulmfit_no_pretrain"
+    row = {"dataset": a.dataset, "n": a.n, "seed": a.seed, "method": method, "error": err,
            "n_test": len(Xt), "n_unlabeled": 0, "fit_seconds": round(fit_s, 1),
            "predict_seconds": round(pred_s, 1), "predict_docs_per_s": round(len(Xt) / pred_s, 1),
            "predict_gflops_per_s": round(flops / pred_s / 1e9, 1) if flops else None,

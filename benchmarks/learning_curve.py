@@ -1,9 +1,9 @@
 """Learning curves: ULMFiTClassifier (defaults, bundled encoder) against TF-IDF +
 LogisticRegressionCV at several training sizes, seeds and data sets; with
 ``--methods frozen_logreg``, also the encoder's frozen features + LogisticRegressionCV
-(e.g. ``--pretrained minilm-l6``: SetFit's baseline).  A BERT encoder has no stage 2
-(lm_epochs=0).  Runs from another encoder than the default are labeled
-``method:encoder`` (``ulmfit:minilm-l6``), a series of their own.
+(SetFit's baseline with the default ``minilm-l6``).  Runs are labeled
+``method:encoder`` (``ulmfit:minilm-l6``), a series per encoder, except those over the
+bundled AWD-LSTM, plain ``ulmfit`` (its history: it was the default before).
 
 Each (dataset, n, seed, method) run appends one JSON line to
 benchmarks/results/learning_curve.jsonl; runs already there for the same commit and
@@ -15,11 +15,10 @@ encoder are skipped, so an interrupted grid resumes.
 import argparse
 
 import numpy as np
-from common import SHARED, add_grid_args, append_result, grid, load_texts, run_one
+from common import SHARED, add_grid_args, append_result, encoder_label, grid, load_texts, run_one
 
 from ulmfit_sklearn import ULMFiTClassifier
 from ulmfit_sklearn.baselines import embedding_logreg, tfidf_logreg
-from ulmfit_sklearn.encoders import load_encoder
 
 
 def main():
@@ -31,20 +30,17 @@ def main():
     p.add_argument("--unlabeled", type=int, default=0,
                    help="IMDb: add this many unlabeled reviews (unsup split) to stage 2")
     a = p.parse_args()
-    extra = {} if load_encoder(a.pretrained).has_language_model else {"lm_epochs": 0}
     for ds, n, seed, (X, y, Xt, yt), done, commit, enc_sha in grid(a):
         for method in a.methods:
             n_unl = a.unlabeled if (method == "ulmfit" and ds == "imdb") else 0
             sha = None if method == "tfidf_logreg" else enc_sha
-            own = sha is None or a.pretrained == "default"
-            label = method if own else f"{method}:{a.pretrained}"
+            label = method if sha is None else encoder_label(method, a.pretrained)
             key = (ds, n, seed, label, n_unl, commit, sha)
             if key in done:
                 continue
             if method == "ulmfit":
                 est = ULMFiTClassifier(a.pretrained, random_state=seed,
-                                       unlabeled_label=None if not n_unl else "__unlabeled__",
-                                       **extra)
+                                       unlabeled_label=None if not n_unl else "__unlabeled__")
                 Xf, yf = X, y
                 if n_unl:
                     U, _ = load_texts(SHARED / "imdb" / "unsup.csv.xz", label_column=None)

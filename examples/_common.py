@@ -12,4 +12,4 @@ def parse_args(description):
 
 def fast_params(fast):
     """Estimator parameters for --fast (short stages); the defaults otherwise."""
-    return dict(lm_epochs=1, unfreeze_epochs=(1, 1), batch_size=8) if fast else {}
+    return dict(unfreeze_epochs=(1, 1), batch_size=8) if fast else {}

@@ -84,7 +84,7 @@ def test_stage_two_is_skipped_with_a_warning_without_a_language_model(hf_folder)
 def test_auto_lr_and_gradual_unfreezing_follow_the_bert_groups(hf_folder):
     enc = load_encoder(hf_folder)
     clf = ULMFiTClassifier(str(hf_folder), **dict(FAST, lr="auto"))
-    assert clf._lr(enc) == AUTO_LR["bert"] and clf._lr(load_encoder("default")) == AUTO_LR["awd_lstm"]
+    assert clf._lr(enc) == AUTO_LR["bert"] and clf._lr(load_encoder("modern-glove")) == AUTO_LR["awd_lstm"]
     assert clf.set_params(lr=3e-4)._lr(enc) == 3e-4
     assert clf.set_params(unfreeze_epochs=None)._stage_epochs(enc) == [1, 1, 2]  # 2 blocks
     with pytest.raises(ValueError, match="at most 3 stages"):
@@ -257,7 +257,7 @@ def test_mlm_head_command_reads_every_kth_paragraph(hf_folder, tmp_path):
                  str(out), "--every", "5", "--documents", "100", "--batch-size", "4"]) == 0
     meta = load_encoder(out).metadata["mlm_head"]
     assert meta["documents"] == 8 and meta["all_epochs"] == 0  # paragraphs 0, 5, ..., 35
-    assert main(["mlm-head", "--encoder", "default", "--train", str(corpus), "--out",
+    assert main(["mlm-head", "--encoder", "modern-glove", "--train", str(corpus), "--out",
                  str(tmp_path / "no")]) != 0  # an AWD-LSTM has its own language model
 
 

@@ -395,7 +395,7 @@ def test_autocast_auto_follows_the_devices_bf16(clf, data, monkeypatch, native):
 def test_no_pretraining_uses_the_default_shape_and_tokenizer(data):
     from ulmfit_sklearn.encoders import load_encoder
     X, y = data
-    default = load_encoder("default")
+    default = load_encoder("modern-glove")  # the bundled AWD-LSTM: its shape, its tokenizer
     clf = ULMFiTClassifier(None, lm_epochs=0, unfreeze_epochs=(1,), random_state=0).fit(X, y)
     emb = clf.net_.module_.encoder.encoder.weight
     assert emb.shape == (default.config["vocab_size"], default.config["emb_size"])

@@ -81,23 +81,25 @@ def test_missing_folder():
         load_encoder("/nonexistent/folder")
 
 
-def test_bundled_default_loads_and_verifies():
-    from ulmfit_sklearn.encoders import DEFAULT_ENCODER
+def test_bundled_encoders_load_and_verify():
+    from ulmfit_sklearn.encoders import AWD_LSTM_ENCODER, DEFAULT_ENCODER
 
-    assert DEFAULT_ENCODER in bundled_encoders()
-    enc = load_encoder("default")
-    assert enc.metadata["files"] and enc.metadata["valid"]["ppl_word"] > 1
-    assert enc.config["vocab_size"] == enc.tokenizer.vocab_size
+    assert {DEFAULT_ENCODER, AWD_LSTM_ENCODER} <= set(bundled_encoders())
+    default = load_encoder("default")
+    assert default.path == load_encoder(DEFAULT_ENCODER).path and default.architecture == "bert"
+    assert default.metadata["files"] and default.metadata["license"] == "Apache-2.0"
+    awd = load_encoder(AWD_LSTM_ENCODER)
+    assert awd.architecture == "awd_lstm" and awd.metadata["valid"]["ppl_word"] > 1
+    for enc in (default, awd):
+        assert enc.config["vocab_size"] == enc.tokenizer.vocab_size
 
 
-def test_bundled_default_places_unseen_words_by_their_vectors():
+def test_bundled_awd_lstm_places_unseen_words_by_their_vectors():
     """The shipped vectors explain the trained embedding: mapped through the fitted
     map, a word's vector lands nearer its trained embedding than the mean does."""
-    from ulmfit_sklearn.encoders import vector_map
+    from ulmfit_sklearn.encoders import AWD_LSTM_ENCODER, vector_map
 
-    enc = load_encoder("default")
-    if enc.vectors is None:
-        pytest.skip("the default encoder ships no word vectors")
+    enc = load_encoder(AWD_LSTM_ENCODER)
     words, matrix = enc.vectors
     ids = [(enc.tokenizer.stoi[w], i) for i, w in enumerate(words[:2000]) if w in enc.tokenizer.stoi]
     emb = enc.state_dict["encoder.encoder.weight"]

@@ -16,8 +16,9 @@ from sklearn.utils.validation import check_is_fitted, check_memory
 
 from . import __version__
 from ._compat import Interval, StrOptions
-from .encoders import (DIRECTIONS, Encoder, alias_vector_words, extend_vocabulary, load_encoder,
-                       lm_state_dict, nearest_vocabulary_words, new_words, random_encoder)
+from .encoders import (AWD_LSTM_ENCODER, DIRECTIONS, Encoder, alias_vector_words,
+                       extend_vocabulary, load_encoder, lm_state_dict,
+                       nearest_vocabulary_words, new_words, random_encoder)
 from .modules import CLAS_DROPOUT, LM_DROPOUT, ConcatPoolEncoder, SequenceClassifier, scaled_dropout
 from .text import encode_texts
 from .training.batching import DocumentDataset
@@ -284,7 +285,7 @@ class ULMFiTBase(BaseEstimator):
         """The encoder to start from (its ``direction``'s language model), and a key
         that identifies it for the cache."""
         if self.pretrained is None:
-            base = load_encoder("default")
+            base = load_encoder(AWD_LSTM_ENCODER)
             shape = {k: base.config[k] for k in ("emb_size", "hidden_size", "n_layers")}
             enc = random_encoder(base.tokenizer, seed=seed, **shape)
             enc.config["direction"] = direction
