@@ -25,7 +25,7 @@ import argparse
 from common import add_grid_args, append_result, grid, run_one
 
 from ulmfit_sklearn import ULMFiTClassifier
-from ulmfit_sklearn.encoders import load_encoder
+from ulmfit_sklearn.encoders import AWD_LSTM_ENCODER, load_encoder
 from ulmfit_sklearn.training.stages import stage_lr_factors
 
 ABLATIONS = {
@@ -55,6 +55,7 @@ def params_for(method, pretrained):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_grid_args(p, ["imdb", "trec6"], [1000], [0], "ablations.jsonl")
+    p.set_defaults(pretrained=AWD_LSTM_ENCODER)  # the stages ablated are the AWD-LSTM path's
     p.add_argument("--methods", nargs="+", default=list(ABLATIONS), choices=list(ABLATIONS))
     a = p.parse_args()
     for ds, n, seed, (X, y, Xt, yt), done, commit, enc_sha in grid(a):

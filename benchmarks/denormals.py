@@ -26,6 +26,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "denormals.jsonl"
 
 def one(mode, n, lr_decay):
     from ulmfit_sklearn import ULMFiTClassifier
+    from ulmfit_sklearn.encoders import AWD_LSTM_ENCODER
     from ulmfit_sklearn.training import nets, numerics
 
     if mode == "none":
@@ -33,7 +34,7 @@ def one(mode, n, lr_decay):
     elif mode == "calling":
         numerics._share_fp_mode_with_intraop_threads = lambda: False
     X, y, Xt, yt = load_dataset("imdb", n, 0, 1000)
-    clf = ULMFiTClassifier(lm_epochs=0, unfreeze_epochs=(1,), batch_size=32, lr_decay=lr_decay,
+    clf = ULMFiTClassifier(AWD_LSTM_ENCODER, lm_epochs=0, unfreeze_epochs=(1,), batch_size=32, lr_decay=lr_decay,
                            random_state=0)
     t0 = time.perf_counter()
     clf.fit(X, y)

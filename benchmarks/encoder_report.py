@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 import sys  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
-from ulmfit_sklearn.encoders import BUNDLED_DIR, DEFAULT_ENCODER, load_encoder  # noqa: E402
+from ulmfit_sklearn.encoders import AWD_LSTM_ENCODER, BUNDLED_DIR, load_encoder  # noqa: E402
 
 BEGIN, END = "<!-- encoder-record:begin -->", "<!-- encoder-record:end -->"
 
@@ -83,7 +83,7 @@ def record(name):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--encoder", default=DEFAULT_ENCODER)
+    p.add_argument("--encoder", default=AWD_LSTM_ENCODER)
     a = p.parse_args()
     (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
     page = ROOT / "docs" / "encoders.md"

@@ -46,10 +46,10 @@ def _latency(fn, texts):
 def run_ours(X, y, Xp):
     from ulmfit_sklearn import ULMFiTClassifier
     from ulmfit_sklearn._base import finetune_encoder
-    from ulmfit_sklearn.encoders import extend_vocabulary, load_encoder, new_words
+    from ulmfit_sklearn.encoders import AWD_LSTM_ENCODER, extend_vocabulary, load_encoder, new_words
     from ulmfit_sklearn.text import encode_texts
 
-    enc = load_encoder("default")
+    enc = load_encoder(AWD_LSTM_ENCODER)
     enc = extend_vocabulary(enc, new_words(enc, X))
     t0 = time.perf_counter()
     docs = encode_texts(enc.tokenizer, X)
@@ -59,7 +59,7 @@ def run_ours(X, y, Xp):
                                       device="cpu", autocast=False, verbose=0)
     lm_tokens = sum(b.get("train_tokens", 0) for h in hist for b in h["batches"])
     lm_s = sum(h["dur"] for h in hist)
-    clf = ULMFiTClassifier(lm_epochs=0, unfreeze_epochs=(1,), batch_size=BS, bptt=72,
+    clf = ULMFiTClassifier(AWD_LSTM_ENCODER, lm_epochs=0, unfreeze_epochs=(1,), batch_size=BS, bptt=72,
                            random_state=0).fit(X, y)
     clf_s = clf.history_["classifier"][-1]["dur"]
     t0 = time.perf_counter()
@@ -118,9 +118,9 @@ def run_fastai(X, y, Xp, config):
 def one(library, n, n_pred):
     torch.manual_seed(0)
     X, y, Xt, _ = load_dataset("imdb", n, 0, n_pred)
-    from ulmfit_sklearn.encoders import load_encoder
+    from ulmfit_sklearn.encoders import AWD_LSTM_ENCODER, load_encoder
 
-    config = {k: load_encoder("default").config[k] for k in ("emb_size", "hidden_size", "n_layers")}
+    config = {k: load_encoder(AWD_LSTM_ENCODER).config[k] for k in ("emb_size", "hidden_size", "n_layers")}
     r = run_ours(X, y, Xt) if library == "ours" else run_fastai(X, y, Xt, config)
     fwd = lstm_flops_per_token(config)
     r.update({

@@ -17,7 +17,7 @@ from common import ROOT, append_result
 
 from ulmfit_sklearn import ULMFiTClassifier
 from ulmfit_sklearn.datasets import load_trec6_sample
-from ulmfit_sklearn.encoders import load_encoder
+from ulmfit_sklearn.encoders import AWD_LSTM_ENCODER, load_encoder
 
 
 def main():
@@ -27,7 +27,7 @@ def main():
     a = p.parse_args()
     X, y, _, _ = load_trec6_sample()
     t0 = time.perf_counter()
-    clf = ULMFiTClassifier(random_state=0).fit(X[:a.n], y[:a.n])
+    clf = ULMFiTClassifier(AWD_LSTM_ENCODER, random_state=0).fit(X[:a.n], y[:a.n])
     fit_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
         folder = clf.save(Path(tmp) / "model")
@@ -39,7 +39,7 @@ def main():
         "embedding_rows": int(clf.net_.module_.encoder.encoder.num_embeddings),
         "vocabulary": tok.vocab_size, "aliases": len(getattr(tok, "aliases", {})),
         "parameters": int(sum(p.numel() for p in clf.net_.module_.parameters())),
-        "fit_seconds": round(fit_s, 1), "encoder_sha256": load_encoder("default").sha256}),
+        "fit_seconds": round(fit_s, 1), "encoder_sha256": load_encoder(AWD_LSTM_ENCODER).sha256}),
         flush=True)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from common import ROOT, append_result
 
+from ulmfit_sklearn.encoders import AWD_LSTM_ENCODER  # noqa: E402
 from ulmfit_sklearn.encoders import load_encoder
 from ulmfit_sklearn.pretrain import evaluate_perplexity, read_paragraphs
 
@@ -37,7 +38,7 @@ def tokenize(tokenizer, path, max_words):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--encoders", nargs="+", default=["default"])
+    p.add_argument("--encoders", nargs="+", default=[AWD_LSTM_ENCODER])
     p.add_argument("--files", nargs="+", default=["gutenberg-valid.txt.xz", "modern-valid.txt.xz"])
     p.add_argument("--max-words", type=int, default=300_000)
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "perplexity.jsonl"))

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from common import ROOT, append_result, load_dataset
 
+from ulmfit_sklearn.encoders import AWD_LSTM_ENCODER  # noqa: E402
 from ulmfit_sklearn.encoders import load_encoder
 from ulmfit_sklearn.modules import SequenceClassifier
 from ulmfit_sklearn.text import encode_texts
@@ -38,7 +39,7 @@ def main():
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "predict_batching.jsonl"))
     a = p.parse_args()
     run = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    enc = load_encoder("default")
+    enc = load_encoder(AWD_LSTM_ENCODER)
     torch.manual_seed(0)
     module = SequenceClassifier(enc.build_module().encoder, 2)
     for ds in a.datasets:
@@ -64,7 +65,7 @@ def main():
                 "documents": len(docs), "tokens": int(sum(len(d) for d in docs)),
                 "seconds": round(s, 3), "docs_per_s": round(len(docs) / s, 1),
                 "max_abs_diff": float((out - reference).abs().max()), "run": run,
-                "encoder": "default",
+                "encoder": AWD_LSTM_ENCODER,
                 "encoder_sha256": enc.sha256}), flush=True)
 
 

@@ -136,30 +136,41 @@ README_SETS = {"agnews": "AG News (news topic)", "sst2": "SST-2 (sentence sentim
                "trec6": "TREC-6 (question type)", "imdb": "IMDb (long reviews)"}
 
 
-def readme_table(curve_rows):
-    """The README's summary: mean test error per data set and n, the lower in bold, with
-    the ULMFiT runs' commit (the README shows this between its ``results`` markers)."""
+#: The README's columns: (method, heading); the first is the default estimator, whose
+#: commits the table names.
+README_METHODS = [("ulmfit:minilm-l6", "ULMFiTClassifier (default: MiniLM)"),
+                  ("ulmfit", "ULMFiT over the AWD-LSTM (`modern-glove`)"),
+                  ("frozen_logreg:minilm-l6", "frozen MiniLM + LogisticRegressionCV"),
+                  ("tfidf_logreg", "TF-IDF + LogisticRegressionCV")]
+
+
+def readme_table(curve_rows, methods=README_METHODS):
+    """The README's summary: mean test error per data set and n of each of ``methods``
+    (the lowest in bold), with the commits of the first method's runs (the README shows
+    this between its ``results`` markers)."""
     groups, commits = defaultdict(list), defaultdict(set)
+    first = methods[0][0]
     for r in current(curve_rows):
         if not r.get("n_unlabeled"):
             groups[(r["dataset"], r["method"], r["n"])].append(r["error"])
-            if r["method"] == "ulmfit":
+            if r["method"] == first:
                 commits[r["dataset"]].add(r.get("git_commit"))
-    out = ["| | n | ULMFiTClassifier | TF-IDF + LogisticRegressionCV | commit |",
-           "| --- | --- | --- | --- | --- |"]
+    out = ["| | n | " + " | ".join(h for _, h in methods) + " | commit |",
+           "| --- | --- | " + "--- | " * len(methods) + "--- |"]
     for ds, title in README_SETS.items():
-        ns = sorted({n for d, m, n in groups if d == ds and all((d, x, n) in groups for x in
-                                                               ("ulmfit", "tfidf_logreg"))})
+        ns = sorted({n for d, m, n in groups
+                     if d == ds and all((d, x, n) in groups for x, _ in methods)})
         if not ns:
             continue
-        cells = {m: [] for m in ("ulmfit", "tfidf_logreg")}
+        cells = {m: [] for m, _ in methods}
         for n in ns:
-            u, t = (100 * np.mean(groups[(ds, m, n)]) for m in ("ulmfit", "tfidf_logreg"))
-            cells["ulmfit"].append(f"**{u:.1f}**" if u < t else f"{u:.1f}")
-            cells["tfidf_logreg"].append(f"**{t:.1f}**" if t < u else f"{t:.1f}")
+            errs = {m: 100 * np.mean(groups[(ds, m, n)]) for m, _ in methods}
+            best = min(errs.values())
+            for m, e in errs.items():
+                cells[m].append(f"**{e:.1f}**" if e == best else f"{e:.1f}")
         out.append(f"| {title} | {' / '.join(f'{n:,}' for n in ns)} | "
-                   f"{' / '.join(cells['ulmfit'])} % | {' / '.join(cells['tfidf_logreg'])} % | "
-                   f"{', '.join(sorted(commits[ds]))} |")
+                   + " | ".join(f"{' / '.join(cells[m])} %" for m, _ in methods)
+                   + f" | {', '.join(sorted(commits[ds]))} |")
     return "\n".join(out)
 
 
@@ -243,7 +254,7 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
 
     * ``curve:DS:N:METHOD[:UNLABELED]`` mean test error (%) over the series' current
       seeds; ``curve-sd:...`` its standard deviation (points); ``curve-fit:...`` mean
-      fit seconds; ``curve-seed:...:SEED`` one seed's error; ``curve@COMMIT:...``,
+      fit seconds; ``curve-pred:...`` mean seconds to predict the test set; ``curve-seed:...:SEED`` one seed's error; ``curve@COMMIT:...``,
       ``curve-sd@COMMIT:...``, ``curve-fit@COMMIT:...``, ``curve-seed@COMMIT:...`` the
       same for the runs of a given commit (history that later runs do not change);
     * ``abl:DS:N:METHOD`` and ``sched:DS:N:METHOD:COMMIT[:ENCODER]`` mean (test,
@@ -280,6 +291,8 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
         v[f"curve-sd{key}"] = f"{100 * np.std([r['error'] for r in rs]):.1f}"
         if all("fit_seconds" in r for r in rs):
             v[f"curve-fit{key}"] = f"{np.mean([r['fit_seconds'] for r in rs]):.0f}"
+        if all("predict_seconds" in r for r in rs):
+            v[f"curve-pred{key}"] = f"{np.mean([r['predict_seconds'] for r in rs]):.1f}"
         v.update({f"curve-seed{key}:{r['seed']}": pct([r["error"]]) for r in rs})
     latest = {(r["dataset"], r["n"]): r.get("git_commit") for r in abl_rows}
     abl = defaultdict(list)

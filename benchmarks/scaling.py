@@ -24,6 +24,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "scaling.jsonl"
 def one(kind, value, length_docs, seed=0):
     """Fit once in this process; print a JSON line with the measurements."""
     from ulmfit_sklearn import ULMFiTClassifier
+    from ulmfit_sklearn.encoders import AWD_LSTM_ENCODER
 
     if kind == "docs":
         X, y, _, _ = load_dataset("imdb", value, seed)
@@ -36,7 +37,7 @@ def one(kind, value, length_docs, seed=0):
         y = np.arange(length_docs) % 2  # the labels do not matter for time and memory
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
-    clf = ULMFiTClassifier(random_state=seed).fit(X, y)
+    clf = ULMFiTClassifier(AWD_LSTM_ENCODER, random_state=seed).fit(X, y)
     fit_s = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     n_tokens = sum(len(clf.tokenizer_.encode(t)) for t in X)

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from common import ROOT, append_result, load_dataset
 
+from ulmfit_sklearn.encoders import AWD_LSTM_ENCODER  # noqa: E402
 from ulmfit_sklearn import ULMFiTClassifier
 from ulmfit_sklearn.encoders import extend_vocabulary, load_encoder, new_words
 from ulmfit_sklearn.modules import (CLAS_DROPOUT, LM_DROPOUT, SequenceClassifier,
@@ -76,7 +77,7 @@ def classifier_batch(encoder, docs, p, batch_size):
 
 def one(n, stage, seed):
     """Measure one stage in this process; print one JSON object."""
-    est = ULMFiTClassifier()
+    est = ULMFiTClassifier(AWD_LSTM_ENCODER)
     p = est.get_params()
     X, _, _, _ = load_dataset("imdb", n, seed)
     encoder = load_encoder(p["pretrained"])

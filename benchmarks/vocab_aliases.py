@@ -16,7 +16,7 @@ from schedule import split
 
 import ulmfit_sklearn._base as base
 from ulmfit_sklearn import ULMFiTClassifier
-from ulmfit_sklearn.encoders import extend_vocabulary, load_encoder
+from ulmfit_sklearn.encoders import AWD_LSTM_ENCODER, extend_vocabulary, load_encoder
 
 variant, ds, seeds = sys.argv[1], sys.argv[2], [int(s) for s in sys.argv[3:]]
 if variant == "extend":
@@ -25,9 +25,9 @@ if variant == "extend":
 for seed in seeds:
     Xtr, ytr, Xv, yv = split(ds, 1000, 2000, seed)
     t0 = time.time()
-    clf = ULMFiTClassifier(random_state=seed).fit(Xtr, ytr)
+    clf = ULMFiTClassifier(AWD_LSTM_ENCODER, random_state=seed).fit(Xtr, ytr)
     err = float(np.mean(clf.predict(Xv) != yv))
     print(append_result(ROOT / "benchmarks" / "results" / "vocab_aliases.jsonl", {
         "variant": variant, "dataset": ds, "n": 1000, "seed": seed, "split": "validation",
         "error": err, "vocab": clf.tokenizer_.vocab_size, "fit_seconds": round(time.time() - t0, 1),
-        "encoder_sha256": load_encoder("default").sha256}), flush=True)
+        "encoder_sha256": load_encoder(AWD_LSTM_ENCODER).sha256}), flush=True)

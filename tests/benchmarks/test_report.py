@@ -125,6 +125,12 @@ def test_commentary_numbers_come_from_the_rows(report):
                                "{{curve:imdb:1000:ulmfit:5000}}; {{abl:imdb:1000:ulmfit_no_discr}}; "
                                "{{sched:imdb:1000:default:c2}}; {{curve-seed:imdb:1000:ulmfit:1}}", values)
     assert text == "25.0 % ± 5.0; 40.0 %; 21.0 %; 50.0 %; 30.0 %"
+    timed = [row("ulmfit:minilm-l6", 0.1, fit_seconds=10, predict_seconds=1.0),
+             row("ulmfit:minilm-l6", 0.2, seed=1, fit_seconds=20, predict_seconds=2.0)]
+    values = report.numbers(timed, [], [], [], [], [])
+    assert report.fill_numbers("{{curve:imdb:1000:ulmfit:minilm-l6}} in {{curve-fit:imdb:1000:"
+                               "ulmfit:minilm-l6}} s, {{curve-pred:imdb:1000:ulmfit:minilm-l6}} s",
+                               values) == "15.0 % in 15 s, 1.5 s"
     assert "curve:imdb:500:ulmfit" not in values  # a stale commit of the series
     with pytest.raises(KeyError, match="curve:sst2"):
         report.fill_numbers("{{curve:sst2:100:ulmfit}}", values)
@@ -156,8 +162,14 @@ def test_speed_shows_every_run_of_the_newest_commit(report):
 def test_readme_table_bolds_the_winner_between_the_markers(report, tmp_path):
     rows = [row("ulmfit", 0.20, dataset="sst2", n=n) for n in (100, 1000)] + \
         [row("tfidf_logreg", e, dataset="sst2", n=n) for n, e in ((100, 0.3), (1000, 0.1))]
-    table = report.readme_table(rows)
+    table = report.readme_table(rows, [("ulmfit", "ULMFiT"), ("tfidf_logreg", "TF-IDF")])
+    assert table.startswith("| | n | ULMFiT | TF-IDF | commit |")
     assert "| SST-2 (sentence sentiment) | 100 / 1,000 | **20.0** / 20.0 % | 30.0 / **10.0** % | abc |" in table
+    three = rows + [row("frozen", e, dataset="sst2", n=n) for n, e in ((100, 0.15), (1000, 0.15))]
+    table3 = report.readme_table(three, [("ulmfit", "U"), ("tfidf_logreg", "T"), ("frozen", "F")])
+    assert "| 100 / 1,000 | 20.0 / 20.0 % | 30.0 / **10.0** % | **15.0** / 15.0 % | abc |" in table3
+    assert report.readme_table(three[:2] + three[4:], [("ulmfit", "U"), ("tfidf_logreg", "T")]) \
+        .count("SST-2") == 0  # a set lacking one method's runs is left out
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- results:start -->\nold\n<!-- results:end -->\nrest\n")
     report.write_readme_table(table, readme)
