@@ -254,7 +254,8 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
 
     * ``curve:DS:N:METHOD[:UNLABELED]`` mean test error (%) over the series' current
       seeds; ``curve-sd:...`` its standard deviation (points); ``curve-fit:...`` mean
-      fit seconds; ``curve-pred:...`` mean seconds to predict the test set; ``curve-seed:...:SEED`` one seed's error; ``curve@COMMIT:...``,
+      fit seconds; ``curve-pred:...`` mean seconds to predict the test set;
+      ``curve-seed:...:SEED`` one seed's error; ``curve@COMMIT:...``,
       ``curve-sd@COMMIT:...``, ``curve-fit@COMMIT:...``, ``curve-seed@COMMIT:...`` the
       same for the runs of a given commit (history that later runs do not change);
     * ``abl:DS:N:METHOD`` and ``sched:DS:N:METHOD:COMMIT[:ENCODER]`` mean (test,
@@ -263,7 +264,9 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
       runs' mean fit seconds;
     * ``tokens-slope:DS:N`` the least-squares change of validation error (points) per
       doubling of pretraining tokens (see :func:`pretraining_tokens`);
-    * ``budget:KEY`` (``budget:KEY.SUBKEY``) a field of the newest fit-budget ULMFiT row;
+    * ``budget:KEY`` (``budget:KEY.SUBKEY``) a field of the newest fit-budget ULMFiT row
+      (the AWD-LSTM's), ``budget@METHOD:KEY`` of the newest row of ``METHOD``
+      (``budget@ulmfit:minilm-l6:fit_seconds``);
     * ``speed:KEY:I`` ratio KEY of the I-th speed run (0-based) at the newest commit,
       ``speed@COMMIT:KEY:I`` at a given commit; ``speed-fastai:KEY:I`` and
       ``speed-ours:KEY:I`` a field of that run's per-library row (rounded; KEY.SUBKEY
@@ -310,11 +313,13 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
     v.update({k: f"{np.mean(x):.0f}" for k, x in sched_fit.items()})
     for (ds, n), slope in token_slopes(schedule_rows).items():
         v[f"tokens-slope:{ds}:{n}"] = f"{slope:+.1f}"
-    ours = [r for r in budget_rows if r["method"] == "ulmfit"]
-    if ours:
-        for k, x in ours[-1].items():
+    latest_budget = {r["method"]: r for r in budget_rows}  # each method's newest run
+    for method, r in latest_budget.items():
+        prefixes = ["budget:", f"budget@{method}:"] if method == "ulmfit" else [f"budget@{method}:"]
+        for k, x in r.items():
             for k2, x2 in (x.items() if isinstance(x, dict) else [(None, x)]):
-                v[f"budget:{k}" + (f".{k2}" if k2 else "")] = str(x2)
+                for prefix in prefixes:
+                    v[prefix + k + (f".{k2}" if k2 else "")] = str(x2)
     for i, (fa, us, q) in enumerate(speed_runs(speed_rows)):  # speed:KEY:I, the I-th run (0-based)
         v.update({f"speed:{k}:{i}": f"{x:.2f}" for k, x in q.items() if isinstance(x, float)})
         for lib, r in (("fastai", fa), ("ours", us)):

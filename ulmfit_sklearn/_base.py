@@ -30,7 +30,7 @@ from .transformer import BertClassifier, WindowPoolEncoder
 #: Stage 3's peak learning rate for ``lr="auto"``, by encoder architecture.
 AUTO_LR = {"awd_lstm": 2e-2, "bert": 1e-3}
 #: Stage 2's peak learning rate for ``lm_lr="auto"``, by encoder architecture.
-AUTO_LM_LR = {"awd_lstm": 5e-3, "bert": 1e-4}
+AUTO_LM_LR = {"awd_lstm": 5e-3, "bert": 3e-4}
 #: How many layer groups a BERT's blocks form in stage 3 (at most): as many as
 #: the bundled AWD-LSTM's layers, so the schedules have the same stages.
 BERT_BLOCK_GROUPS = 3

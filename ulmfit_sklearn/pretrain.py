@@ -521,7 +521,8 @@ def pretrain(train_ids, valid_ids, out_dir, tokenizer, *, emb_size=200, hidden_s
 
 
 def train_mlm_head(encoder, texts, out_dir, *, head_epochs=1, all_epochs=1, head_lr=1e-3,
-                   all_lr=5e-5, batch_size=32, seed=0, device="cpu", autocast=False, verbose=0):
+                   all_lr=5e-5, batch_size=32, seed=0, device="cpu", autocast=False, verbose=0,
+                   dtype=torch.float16, record=None):
     """Give a BERT encoder a masked-LM head, so that stage 2 can fine-tune it.
 
     The head (a fresh one, or the folder's) trains on ``texts`` with the encoder
@@ -552,11 +553,11 @@ def train_mlm_head(encoder, texts, out_dir, *, head_epochs=1, all_epochs=1, head
     meta["mlm_head"] = {"documents": len(docs), "tokens": int(sum(len(d) for d in docs)),
                         "head_epochs": head_epochs, "all_epochs": all_epochs, "head_lr": head_lr,
                         "all_lr": all_lr, "seed": seed, "seconds": round(time.time() - t0, 1),
-                        "curve": curve}
+                        "curve": curve, **(record or {})}
     licence = encoder.config.get("license_file")
     return save_bert_encoder(out_dir, encoder.config, bert_state_dict(model.cpu()), tok, meta,
                              license_file=Path(encoder.path) / licence if licence else None,
-                             dtype=torch.float16)
+                             dtype=dtype)
 
 
 def prepare_corpus(a, out):
@@ -707,6 +708,8 @@ def mlm_head_main(argv=None):
     p.add_argument("--all-lr", type=float, default=5e-5)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--autocast", action="store_true", help="bf16 autocast")
+    p.add_argument("--int8", action="store_true", help="store the weights as int8 rows "
+                   "(as the bundled minilm-l6), not fp16")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
@@ -719,6 +722,9 @@ def mlm_head_main(argv=None):
                              a.documents)
     out = train_mlm_head(encoder, list(texts), a.out, head_epochs=a.head_epochs,
                          all_epochs=a.all_epochs, head_lr=a.head_lr, all_lr=a.all_lr,
-                         batch_size=a.batch_size, seed=a.seed, autocast=a.autocast, verbose=1)
+                         batch_size=a.batch_size, seed=a.seed, autocast=a.autocast, verbose=1,
+                         dtype=torch.int8 if a.int8 else torch.float16,
+                         record={"command": "ulmfit-sklearn mlm-head " + " ".join(
+                             sys.argv[2:] if argv is None else argv)})
     print(f"encoder with a masked-LM head: {out}", flush=True)
     return out

@@ -131,6 +131,12 @@ def test_commentary_numbers_come_from_the_rows(report):
     assert report.fill_numbers("{{curve:imdb:1000:ulmfit:minilm-l6}} in {{curve-fit:imdb:1000:"
                                "ulmfit:minilm-l6}} s, {{curve-pred:imdb:1000:ulmfit:minilm-l6}} s",
                                values) == "15.0 % in 15 s, 1.5 s"
+    budget = [{"method": "ulmfit", "fit_seconds": 300}, {"method": "ulmfit:minilm-l6", "fit_seconds": 9},
+              {"method": "ulmfit:minilm-l6", "fit_seconds": 250, "machine": {"cores": 2}}]
+    values = report.numbers([], [], [], budget, [], [])
+    assert values["budget:fit_seconds"] == "300" and values["budget@ulmfit:fit_seconds"] == "300"
+    assert values["budget@ulmfit:minilm-l6:fit_seconds"] == "250"  # the newest run of each
+    assert values["budget@ulmfit:minilm-l6:machine.cores"] == "2"
     assert "curve:imdb:500:ulmfit" not in values  # a stale commit of the series
     with pytest.raises(KeyError, match="curve:sst2"):
         report.fill_numbers("{{curve:sst2:100:ulmfit}}", values)

@@ -1,3 +1,5 @@
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -240,3 +242,18 @@ def test_a_net_call_nested_in_a_flushed_block_leaves_restoring_to_the_outer_one(
         still_flushing = not _denormal_survives()
     assert seen == [False] and still_flushing
     assert _denormal_survives()
+
+
+def test_a_cuda_net_leaves_the_cpus_floating_point_mode_alone(monkeypatch):
+    from ulmfit_sklearn.training import nets
+
+    calls = []
+    monkeypatch.setattr(nets, "flush_denormals", lambda: calls.append(1) or contextlib.nullcontext())
+    probe, _ = _flush_probe_net()
+    with probe._flushed():
+        pass
+    assert calls == [1]
+    probe.device = "cuda"
+    with probe._flushed():
+        pass
+    assert calls == [1]

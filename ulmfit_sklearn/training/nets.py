@@ -88,7 +88,8 @@ class _NumericsMixin:
 
     @contextlib.contextmanager
     def _flushed(self):
-        if getattr(self, "_flushing", False):  # nested call: the outer one restores
+        # nested call: the outer one restores; on a GPU the CPU's mode changes nothing
+        if getattr(self, "_flushing", False) or str(self.device).startswith("cuda"):
             yield
             return
         self._flushing = True
