@@ -3,7 +3,8 @@ LogisticRegressionCV at several training sizes, seeds and data sets; with
 ``--methods frozen_logreg``, also the encoder's frozen features + LogisticRegressionCV
 (SetFit's baseline with the default ``minilm-l6``).  Runs are labeled
 ``method:encoder`` (``ulmfit:minilm-l6``), a series per encoder, except those over the
-bundled AWD-LSTM, plain ``ulmfit`` (its history: it was the default before).
+bundled AWD-LSTM, plain ``ulmfit`` (its history: it was the default before);
+``--lm-epochs 0`` runs stage 3 only, as ``ulmfit_lm0``.
 
 Each (dataset, n, seed, method) run appends one JSON line to
 benchmarks/results/learning_curve.jsonl; runs already there for the same commit and
@@ -27,6 +28,9 @@ def main():
                   "learning_curve.jsonl")
     p.add_argument("--methods", nargs="+", default=["ulmfit", "tfidf_logreg"],
                    choices=["ulmfit", "tfidf_logreg", "frozen_logreg"])
+    p.add_argument("--lm-epochs", type=int, default=None,
+                   help="stage-2 epochs of the ULMFiT runs (default: the estimator's); the "
+                        "series is labeled ulmfit_lmN")
     p.add_argument("--unlabeled", type=int, default=0,
                    help="IMDb: add this many unlabeled reviews (unsup split) to stage 2")
     a = p.parse_args()
@@ -34,13 +38,16 @@ def main():
         for method in a.methods:
             n_unl = a.unlabeled if (method == "ulmfit" and ds == "imdb") else 0
             sha = None if method == "tfidf_logreg" else enc_sha
-            label = method if sha is None else encoder_label(method, a.pretrained)
+            name = method if a.lm_epochs is None or method != "ulmfit" else f"ulmfit_lm{a.lm_epochs}"
+            label = name if sha is None else encoder_label(name, a.pretrained)
             key = (ds, n, seed, label, n_unl, commit, sha)
             if key in done:
                 continue
             if method == "ulmfit":
+                extra = {} if a.lm_epochs is None else {"lm_epochs": a.lm_epochs}
                 est = ULMFiTClassifier(a.pretrained, random_state=seed,
-                                       unlabeled_label=None if not n_unl else "__unlabeled__")
+                                       unlabeled_label=None if not n_unl else "__unlabeled__",
+                                       **extra)
                 Xf, yf = X, y
                 if n_unl:
                     U, _ = load_texts(SHARED / "imdb" / "unsup.csv.xz", label_column=None)

@@ -69,6 +69,19 @@ def test_classifier_over_a_bert_fits_predicts_and_roundtrips(hf_folder, tmp_path
                                rtol=1e-5, atol=1e-6)
 
 
+def test_autocast_auto_runs_a_bert_under_bf16_where_native(hf_folder, monkeypatch, tmp_path):
+    import ulmfit_sklearn
+    import ulmfit_sklearn._base as base
+
+    monkeypatch.setattr(base, "native_bf16", lambda device_type: True)
+    X, y = _data(16)
+    clf = ULMFiTClassifier(str(hf_folder), **dict(FAST, autocast="auto")).fit(X, y)
+    assert clf.net_.autocast is True
+    assert ulmfit_sklearn.load(clf.save(tmp_path / "m")).net_.autocast is True
+    monkeypatch.setattr(base, "native_bf16", lambda device_type: False)
+    assert ulmfit_sklearn.load(tmp_path / "m").net_.autocast is False  # decided where loaded
+
+
 def test_stage_two_is_skipped_with_a_warning_without_a_language_model(hf_folder):
     X, y = _data(16)
     with pytest.warns(UserWarning, match="no language-model head"):

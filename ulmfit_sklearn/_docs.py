@@ -115,12 +115,15 @@ _RUN_PARAMS = """\
         Torch device; "auto" takes CUDA when available.
 
     autocast : bool or "auto", default="auto"
-        Run forward passes under bf16 autocast.  "auto" turns it on where the
-        device computes bf16 natively: a GPU with bf16, a CPU with AVX-512 BF16
-        or AMX (about 2.4x faster training of a MiniLM, 2x of an AWD-LSTM, on an
-        AMD Zen 4); off elsewhere, where bf16 is emulated and slower (an AVX2-only
-        CPU).  Numbers differ slightly between the two modes, so fits on machines
-        of both kinds are not bit-identical.
+        Run forward passes under bf16 autocast.  "auto" turns it on for a BERT
+        where the device computes bf16 natively: a GPU with bf16, a CPU with
+        AVX-512 BF16 or AMX (about 2.4x faster training of ``minilm-l6`` on an
+        AMD Zen 4, the same validation error); off elsewhere, where bf16 is
+        emulated and slower (an AVX2-only CPU), and off for an AWD-LSTM, whose
+        validation error was higher under bf16 on every set measured (see
+        :data:`ulmfit_sklearn._base.AUTOCAST_ARCHITECTURES`).  Numbers differ
+        slightly between the two modes, so fits on machines of both kinds are
+        not bit-identical.
 
     memory : str, path, joblib.Memory or None, default=None
         Cache for the fine-tuned language model of stage 2, so that a grid search

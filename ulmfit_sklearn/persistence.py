@@ -224,7 +224,8 @@ def load(folder):
                                  f"({exc})") from None
         fitted[f"net{_suffix(direction)}_"] = make_inference_net(
             module, batch_size=model["predict_batch_size"], pad_idx=tokenizer.pad_id,
-            device=est._device(), autocast=est._autocast())
+            device=est._device(),
+            autocast=est._autocast("bert" if isinstance(module, WindowPoolEncoder) else "awd_lstm"))
         fitted[f"tokenizer{_suffix(direction)}_"] = tokenizer
     est._set_fitted(fitted)
     return est
