@@ -293,3 +293,21 @@ def test_minilm_reproduces_hugging_face(folder, tolerance):
     if not folder.is_dir():
         pytest.skip(f"{folder} is missing ($ULMFIT_MINILM_SRC names the original's folder)")
     assert _check_reference(folder, "fp32") < tolerance
+
+
+def test_large_training_batches_recompute_blocks_with_the_same_gradients(monkeypatch):
+    import ulmfit_sklearn.transformer as transformer
+
+    torch.manual_seed(0)
+    tokens = torch.randint(4, 20, (3, 9))
+    lengths = torch.tensor([9, 7, 5])
+    grads = []
+    for limit in (10**9, 0):  # never, then always checkpointed
+        monkeypatch.setattr(transformer, "CHECKPOINT_TOKENS", limit)
+        bert = tiny_bert(seed=1, hidden_p=0.3, attention_p=0.3).train()  # recomputed: same masks
+        torch.manual_seed(3)
+        out = bert(tokens, lengths)
+        (out * torch.arange(out.numel()).view_as(out)).sum().backward()
+        grads.append({k: p.grad.clone() for k, p in bert.named_parameters()})
+    for k in grads[0]:
+        torch.testing.assert_close(grads[1][k], grads[0][k])
