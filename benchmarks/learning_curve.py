@@ -4,7 +4,9 @@ LogisticRegressionCV at several training sizes, seeds and data sets; with
 (SetFit's baseline with the default ``minilm-l6``).  Runs are labeled
 ``method:encoder`` (``ulmfit:minilm-l6``), a series per encoder, except those over the
 bundled AWD-LSTM, plain ``ulmfit`` (its history: it was the default before);
-``--lm-epochs 0`` runs stage 3 only, as ``ulmfit_lm0``.  A frozen-encoder baseline embeds
+``--lm-epochs 0`` runs stage 3 only, as ``ulmfit_lm0``; ``--int8`` predicts with each
+fitted ULMFiT model twice, the second time with ``quantize=True``, as ``ulmfit_int8``
+(same fit, same fit time).  A frozen-encoder baseline embeds
 a data set's test sample once (the same for every seed and n) and reports that time as
 every run's predict time.
 
@@ -51,6 +53,8 @@ def main():
     p.add_argument("--lm-epochs", type=int, default=None,
                    help="stage-2 epochs of the ULMFiT runs (default: the estimator's); the "
                         "series is labeled ulmfit_lmN")
+    p.add_argument("--int8", action="store_true",
+                   help="ULMFiT runs also predict with int8 weights (quantize=True)")
     p.add_argument("--unlabeled", type=int, default=0,
                    help="IMDb: add this many unlabeled reviews (unsup split) to stage 2")
     a = p.parse_args()
@@ -62,7 +66,11 @@ def main():
             name = method if a.lm_epochs is None or method != "ulmfit" else f"ulmfit_lm{a.lm_epochs}"
             label = name if sha is None else encoder_label(name, a.pretrained)
             key = (ds, n, seed, label, n_unl, commit, sha)
-            if key in done:
+            int8_key = None
+            if a.int8 and method == "ulmfit":
+                int8_key = (ds, n, seed, encoder_label(f"{name}_int8", a.pretrained), n_unl,
+                            commit, sha)
+            if key in done and (int8_key is None or int8_key in done):
                 continue
             if method == "ulmfit":
                 extra = {} if a.lm_epochs is None else {"lm_epochs": a.lm_epochs}
@@ -85,7 +93,14 @@ def main():
                    "n_test": len(Xt), "n_unlabeled": n_unl, "fit_seconds": round(fit_s, 1),
                    "predict_seconds": round(pred_s, 1), "git_commit": commit,
                    "encoder_sha256": sha}
-            print(append_result(a.out, row), flush=True)
+            if key not in done:
+                print(append_result(a.out, row), flush=True)
+            if int8_key is not None:
+                t0 = time.perf_counter()
+                err8 = float(np.mean(est.set_params(quantize=True).predict(Xt) != yt))
+                print(append_result(a.out, dict(row, method=int8_key[3], error=err8,
+                                                predict_seconds=round(time.perf_counter() - t0, 1))),
+                      flush=True)
 
 
 if __name__ == "__main__":

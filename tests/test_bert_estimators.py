@@ -67,6 +67,13 @@ def test_classifier_over_a_bert_fits_predicts_and_roundtrips(hf_folder, tmp_path
     np.testing.assert_allclose(again.predict_proba(X), proba, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(pickle.loads(pickle.dumps(clf)).predict_proba(X), proba,
                                rtol=1e-5, atol=1e-6)
+    # int8 prediction: every linear layer quantized (autocast="auto" is bypassed)
+    clf.set_params(quantize=True)
+    int8 = clf.predict_proba(X)
+    layers = {type(m) for m in clf._int8_nets_[""].module_.modules()}
+    assert torch.nn.Linear not in layers and torch.ao.nn.quantized.dynamic.Linear in layers
+    assert not np.array_equal(int8, proba)
+    np.testing.assert_allclose(int8, proba, atol=0.05)
 
 
 def test_autocast_auto_runs_a_bert_under_bf16_where_native(hf_folder, monkeypatch, tmp_path):

@@ -403,3 +403,34 @@ def test_no_pretraining_uses_the_default_shape_and_tokenizer(data):
     assert emb.shape == (default.config["vocab_size"], default.config["emb_size"])
     assert not torch.allclose(emb, default.state_dict["encoder.encoder.weight"])
     assert clf.encoder_sha256_.startswith("random:")
+
+
+def test_quantize_predicts_with_int8_layers_and_saves_fp32(fitted, data, tmp_path):
+    from torch.ao.nn.quantized.dynamic import LSTM as Int8LSTM
+
+    X, _ = data
+    expected = fitted.predict_proba(X)
+    q = clone(fitted).set_params(quantize=True)
+    for name, value in vars(fitted).items():  # the fitted state, without refitting
+        if name.endswith("_"):
+            setattr(q, name, value)
+    proba = q.predict_proba(X)
+    layers = [type(m) for m in q._int8_nets_[""].module_.modules()]
+    assert Int8LSTM in layers and torch.nn.LSTM not in layers
+    int8_net = q._int8_nets_[""]
+    before, after = fitted.net_.get_params(), int8_net.get_params()
+    assert after.get("iterator_valid__batch_size", int8_net.batch_size) == \
+        before["iterator_valid__batch_size"]  # batches as the fp32 net's
+    for key in ("iterator_valid__pad_idx", "iterator_valid__max_tokens"):
+        assert after[key] == before[key]
+    assert not np.array_equal(proba, expected)  # int8 arithmetic: close, not equal
+    np.testing.assert_allclose(proba, expected, atol=0.05)
+    # the fitted fp32 network is untouched, and pickles and saves as before
+    np.testing.assert_array_equal(fitted.predict_proba(X), expected)
+    again = pickle.loads(pickle.dumps(q))
+    assert not hasattr(again, "_int8_nets_")
+    np.testing.assert_allclose(again.predict_proba(X), proba, atol=1e-6)
+    np.testing.assert_array_equal(again.set_params(quantize=False).predict_proba(X), expected)
+    loaded = ULMFiTClassifier.load(q.save(tmp_path / "m"))
+    assert loaded.quantize and not hasattr(loaded, "_int8_nets_")
+    np.testing.assert_allclose(loaded.predict_proba(X), proba, atol=1e-6)

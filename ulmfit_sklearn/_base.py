@@ -22,9 +22,9 @@ from .encoders import (AWD_LSTM_ENCODER, DIRECTIONS, Encoder, alias_vector_words
 from .modules import CLAS_DROPOUT, LM_DROPOUT, ConcatPoolEncoder, SequenceClassifier, scaled_dropout
 from .text import encode_texts
 from .training.batching import DocumentDataset
-from .training.numerics import native_bf16
-from .training.stages import (AUTO, finetune_language_model, finetune_masked_lm, seeded,
-                              train_classifier)
+from .training.numerics import int8_copy, native_bf16
+from .training.stages import (AUTO, PREDICT_TOKENS, finetune_language_model, finetune_masked_lm,
+                              make_inference_net, seeded, train_classifier)
 from .transformer import BertClassifier, WindowPoolEncoder
 
 #: Stage 3's peak learning rate for ``lr="auto"``, by encoder architecture.
@@ -170,7 +170,9 @@ class ULMFiTBase(BaseEstimator):
     """Shared machinery of the ULMFiT estimators (not for direct use)."""
 
     def __getstate__(self):
-        return dict(super().__getstate__(), _ulmfit_sklearn_version=__version__)
+        state = dict(super().__getstate__(), _ulmfit_sklearn_version=__version__)
+        state.pop("_int8_nets_", None)  # rebuilt from the fp32 nets at the next prediction
+        return state
 
     def __setstate__(self, state):
         saved = state.pop("_ulmfit_sklearn_version", "unknown (before 0.1.0)")
@@ -199,6 +201,7 @@ class ULMFiTBase(BaseEstimator):
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither"), None],
         "device": [StrOptions({"auto", "cpu", "cuda"}), str],
         "autocast": ["boolean", StrOptions({AUTO})],
+        "quantize": ["boolean"],
         "memory": [None, str, os.PathLike, joblib.Memory],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -512,7 +515,7 @@ class ULMFiTBase(BaseEstimator):
         as numpy."""
         check_is_fitted(self, "net_")
         suffix = "" if direction == "forward" else "_backward"
-        net, tokenizer = getattr(self, f"net{suffix}_"), getattr(self, f"tokenizer{suffix}_")
+        net, tokenizer = self._prediction_net(suffix), getattr(self, f"tokenizer{suffix}_")
         texts = validate_texts(X)
         if not texts:
             return np.zeros((0, net.module_.n_out), dtype=np.float32)
@@ -525,6 +528,23 @@ class ULMFiTBase(BaseEstimator):
         result = np.empty_like(out)
         result[order] = out
         return result
+
+    def _prediction_net(self, suffix=""):
+        """The fitted net ``net{suffix}_``, or with ``quantize`` on a CPU its copy with
+        int8 LSTM and linear layers (:func:`~ulmfit_sklearn.training.numerics.int8_copy`,
+        made at the first prediction and kept until the next fit; never saved)."""
+        net = getattr(self, f"net{suffix}_")
+        if not getattr(self, "quantize", False) or str(net.device) != "cpu":
+            return net
+        cache = self.__dict__.setdefault("_int8_nets_", {})
+        if suffix not in cache:
+            params = net.get_params()
+            cache[suffix] = make_inference_net(
+                int8_copy(net.module_),
+                batch_size=params.get("iterator_valid__batch_size") or net.batch_size,
+                pad_idx=params.get("iterator_valid__pad_idx", 1),
+                max_tokens=params.get("iterator_valid__max_tokens", PREDICT_TOKENS))
+        return cache[suffix]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -125,6 +125,13 @@ _RUN_PARAMS = """\
         slightly between the two modes, so fits on machines of both kinds are
         not bit-identical.
 
+    quantize : bool, default=False
+        Predict with int8 weights on a CPU: a copy of the fitted network whose LSTM
+        and linear layers are dynamically quantized (weights per output channel,
+        activations per batch) is made at the first prediction; the fitted fp32
+        weights are what is saved and pickled.  Takes effect without refitting
+        (``set_params``).  Ignored on a GPU.
+
     memory : str, path, joblib.Memory or None, default=None
         Cache for the fine-tuned language model of stage 2, so that a grid search
         over stage-3 parameters runs stage 2 once per training fold.  Keyed by the

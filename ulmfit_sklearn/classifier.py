@@ -101,7 +101,7 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
                  lr_decay=1.0, stlr_cut_frac=0.1, stlr_ratio=32, stlr=True, drop_mult=0.5, bptt=72,
                  max_len=1440, batch_size=AUTO, class_weight=None, validation_fraction=None,
                  unlabeled_label=None, threshold=0.5, bidirectional=False, device="auto",
-                 autocast="auto", memory=None, random_state=None, verbose=0):
+                 autocast="auto", quantize=False, memory=None, random_state=None, verbose=0):
         self.pretrained = pretrained
         self.lm_epochs = lm_epochs
         self.lm_lr = lm_lr
@@ -126,6 +126,7 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
         self.bidirectional = bidirectional
         self.device = device
         self.autocast = autocast
+        self.quantize = quantize
         self.memory = memory
         self.random_state = random_state
         self.verbose = verbose

@@ -56,7 +56,7 @@ class ULMFiTRegressor(RegressorMixin, ULMFiTBase):
                  lm_drop_mult=0.3, lm_bptt=70, lm_batch_size=AUTO, unfreeze_epochs=None, lr=AUTO,
                  lr_decay=1.0, stlr_cut_frac=0.1, stlr_ratio=32, stlr=True, drop_mult=0.5, bptt=72,
                  max_len=1440, batch_size=AUTO, validation_fraction=None, device="auto",
-                 autocast="auto", memory=None, random_state=None, verbose=0):
+                 autocast="auto", quantize=False, memory=None, random_state=None, verbose=0):
         self.pretrained = pretrained
         self.lm_epochs = lm_epochs
         self.lm_lr = lm_lr
@@ -77,6 +77,7 @@ class ULMFiTRegressor(RegressorMixin, ULMFiTBase):
         self.validation_fraction = validation_fraction
         self.device = device
         self.autocast = autocast
+        self.quantize = quantize
         self.memory = memory
         self.random_state = random_state
         self.verbose = verbose

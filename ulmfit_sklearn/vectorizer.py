@@ -73,8 +73,8 @@ class ULMFiTVectorizer(TransformerMixin, ULMFiTBase):
 
     def __init__(self, pretrained="default", *, lm_epochs=0, lm_lr=AUTO, lm_lr_decay=2.6,
                  lm_drop_mult=0.3, lm_bptt=70, lm_batch_size=AUTO, bptt=72, max_len=1440,
-                 batch_size=64, device="auto", autocast="auto", memory=None, random_state=None,
-                 verbose=0):
+                 batch_size=64, device="auto", autocast="auto", quantize=False, memory=None,
+                 random_state=None, verbose=0):
         self.pretrained = pretrained
         self.lm_epochs = lm_epochs
         self.lm_lr = lm_lr
@@ -87,6 +87,7 @@ class ULMFiTVectorizer(TransformerMixin, ULMFiTBase):
         self.batch_size = batch_size
         self.device = device
         self.autocast = autocast
+        self.quantize = quantize
         self.memory = memory
         self.random_state = random_state
         self.verbose = verbose

@@ -1,4 +1,5 @@
-"""CPU floating-point mode for training and prediction: flushing denormals.
+"""CPU numerics for training and prediction: flushing denormals, detecting native
+bf16, and int8 weights for prediction.
 
 Gradients of a network trained at a high learning rate reach the denormal range
 (below ~1e-38), where x86 CPUs compute many times slower.  Flushing them to zero
@@ -11,13 +12,16 @@ calling thread flushes.
 """
 
 import contextlib
+import copy
 import ctypes
 import ctypes.util
 import functools
 import os
 import re
+import warnings
 
 import torch
+from torch import nn
 
 _OPENMP_LIB = re.compile(r"/lib(gomp|iomp5|omp)[-.][^/]*$")
 
@@ -105,3 +109,29 @@ def native_bf16(device_type="cpu"):
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+
+
+#: The layer types that :func:`int8_copy` runs with int8 weights.
+INT8_LAYERS = (nn.LSTM, nn.Linear)
+
+
+def int8_copy(module):
+    """A copy of ``module`` for CPU prediction whose LSTM and linear layers compute
+    with int8 weights (dynamic quantization: weights quantized once per output
+    channel, activations per batch; embeddings, norms and pooling stay fp32).
+
+    Eval mode; ``module`` itself is left as it is.  Uses torch's eager
+    ``quantize_dynamic``, which torch has deprecated (in favour of torchao, which
+    has no quantized LSTM) but still ships; a torch without it raises a
+    RuntimeError that says so.
+    """
+    try:
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+    except ImportError as exc:  # pragma: no cover - depends on the torch version
+        raise RuntimeError("quantize=True needs torch.ao.quantization.quantize_dynamic, which "
+                           f"this torch ({torch.__version__}) does not have") from exc
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
+        spec = dict.fromkeys(INT8_LAYERS, per_channel_dynamic_qconfig)
+        return quantize_dynamic(copy.deepcopy(module).eval(), spec, dtype=torch.qint8)
