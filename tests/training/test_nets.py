@@ -193,8 +193,9 @@ def _denormal_survives():
     return bool(((tiny * 1.0) != 0).any())
 
 
-def _flush_probe_net():
-    """An inference net whose module records whether denormals survive."""
+def _flush_probe_net(barrier=None):
+    """An inference net whose module records whether denormals survive (after
+    waiting at ``barrier``, if given)."""
     seen = []
 
     class Probe(torch.nn.Module):
@@ -205,6 +206,8 @@ def _flush_probe_net():
             self.w = torch.nn.Parameter(torch.zeros(1))
 
         def forward(self, tokens, lengths):
+            if barrier is not None:
+                barrier.wait(10)
             seen.append(_denormal_survives())
             return self.w.expand(tokens.size(0), 1)
 
@@ -241,6 +244,23 @@ def test_a_net_call_nested_in_a_flushed_block_leaves_restoring_to_the_outer_one(
         probe.forward(DocumentDataset([[2, 3, 4]]))
         still_flushing = not _denormal_survives()
     assert seen == [False] and still_flushing
+    assert _denormal_survives()
+
+
+@pytest.mark.skipif(not torch.set_flush_denormal(False), reason="CPU cannot flush denormals")
+def test_two_threads_predicting_with_one_net_both_flush():
+    """Both threads are inside the same net's forward at once: each flushes on its
+    own thread, and one's exit does not end the other's flushing."""
+    import threading
+
+    probe, seen = _flush_probe_net(threading.Barrier(2))
+    threads = [threading.Thread(target=probe.forward, args=(DocumentDataset([[2, 3, 4]]),))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert seen == [False, False]
     assert _denormal_survives()
 
 

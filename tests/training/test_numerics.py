@@ -1,3 +1,5 @@
+import threading
+
 import pytest
 import torch
 
@@ -39,6 +41,50 @@ def test_flush_denormals_reaches_torchs_worker_threads_and_restores(two_threads)
     # worker thread's half of the product: about N / 2 survivors
     assert inside == 0, f"{inside} of {N} denormals survived: a worker thread did not flush"
     assert _survivors() == N  # every thread computes with denormals again
+
+
+def test_flush_denormals_gives_back_the_mode_the_thread_had(two_threads):
+    try:
+        set_flush_denormal(True)  # the program flushes already
+        with flush_denormals():
+            assert _survivors() == 0
+        assert _survivors() == 0  # and still does: restored, not reset to torch's default
+    finally:
+        set_flush_denormal(False)
+
+
+def test_nested_blocks_flush_until_the_outermost_ends(two_threads):
+    with flush_denormals():
+        with flush_denormals() as supported:
+            assert supported and _survivors() == 0
+        assert _survivors() == 0
+    assert _survivors() == N
+
+
+def test_blocks_in_two_threads_do_not_disturb_each_other(two_threads):
+    """Thread A's block ends while thread B's runs: B (and its own OpenMP team)
+    keeps flushing; the main thread, in no block, never flushed."""
+    a_entered, a_left, seen = threading.Event(), threading.Event(), {}
+
+    def a():
+        with flush_denormals():
+            a_entered.set()
+        a_left.set()
+
+    def b():
+        a_entered.wait(10)
+        with flush_denormals():
+            a_left.wait(10)
+            seen["b"] = _survivors()
+        seen["b_after"] = _survivors()
+
+    threads = [threading.Thread(target=f) for f in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert seen == {"b": 0, "b_after": N}
+    assert _survivors() == N
 
 
 def test_set_flush_denormal_follows_the_latest_call(two_threads):

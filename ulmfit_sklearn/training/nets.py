@@ -86,18 +86,11 @@ class _NumericsMixin:
         device_type = "cuda" if str(self.device).startswith("cuda") else "cpu"
         return torch.autocast(device_type, dtype=torch.bfloat16)
 
-    @contextlib.contextmanager
     def _flushed(self):
-        # nested call: the outer one restores; on a GPU the CPU's mode changes nothing
-        if getattr(self, "_flushing", False) or str(self.device).startswith("cuda"):
-            yield
-            return
-        self._flushing = True
-        try:
-            with flush_denormals():
-                yield
-        finally:
-            self._flushing = False
+        # on a GPU the CPU's mode changes nothing; flush_denormals nests and is per thread
+        if str(self.device).startswith("cuda"):
+            return contextlib.nullcontext()
+        return flush_denormals()
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         with self._flushed(), user_interrupts() as seen:

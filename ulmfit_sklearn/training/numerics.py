@@ -6,9 +6,10 @@ Gradients of a network trained at a high learning rate reach the denormal range
 is a per-thread CPU mode, and ``torch.set_flush_denormal`` sets it on the calling
 thread only, so torch's OpenMP worker threads (half the work with 2 threads)
 would keep computing with denormals.  :func:`set_flush_denormal` sets it on them
-too, by running the C library's ``fesetenv`` on each thread of torch's OpenMP
-team; where that is not possible (no OpenMP runtime found, not Linux) only the
-calling thread flushes.
+too, by running the C library's ``fesetenv`` on each thread of the calling
+thread's OpenMP team; where that is not possible (no OpenMP runtime found, not
+Linux) only the calling thread flushes.  :func:`flush_denormals` does it for the
+length of a block (a fit, a prediction), per thread.
 """
 
 import contextlib
@@ -18,6 +19,7 @@ import ctypes.util
 import functools
 import os
 import re
+import threading
 import warnings
 
 import torch
@@ -27,9 +29,19 @@ _OPENMP_LIB = re.compile(r"/lib(gomp|iomp5|omp)[-.][^/]*$")
 
 
 @functools.lru_cache(maxsize=1)
-def _openmp_runtime():
-    """torch's OpenMP runtime (the one its intra-op threads run on) and the C
-    library's ``fegetenv``/``fesetenv``, or None.
+def _fenv():
+    """The C library's ``fegetenv`` and ``fesetenv`` (C99), or None."""
+    try:
+        libm = ctypes.CDLL(ctypes.util.find_library("m"))
+        return libm.fegetenv, libm.fesetenv
+    except (OSError, AttributeError, TypeError):
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def _openmp_parallel():
+    """``GOMP_parallel`` of torch's OpenMP runtime (the one its intra-op threads
+    run on; LLVM's and Intel's runtimes have it too), or None.
 
     Other packages may load their own OpenMP copy (scikit-learn's wheels bundle
     one), so the copy in torch's folder wins; otherwise only a single runtime in
@@ -40,45 +52,51 @@ def _openmp_runtime():
     try:
         with open("/proc/self/maps") as maps:  # Linux; elsewhere only the calling thread flushes
             paths = sorted({line.split()[-1] for line in maps if _OPENMP_LIB.search(line)})
-        libm = ctypes.CDLL(ctypes.util.find_library("m"))
-        fenv = libm.fegetenv, ctypes.cast(libm.fesetenv, ctypes.c_void_p)
-    except (OSError, AttributeError):
+    except OSError:
         return None
     torch_dir = os.path.dirname(torch.__file__) + os.sep
     own = [p for p in paths if p.startswith(torch_dir)]
     for path in own or (paths if len(paths) == 1 else []):
         try:
-            parallel = ctypes.CDLL(path).GOMP_parallel  # LLVM's and Intel's runtimes have it too
+            parallel = ctypes.CDLL(path).GOMP_parallel
         except (OSError, AttributeError):
             continue
         parallel.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint]
         parallel.restype = None
-        return parallel, fenv
+        return parallel
     return None
+
+
+def _fp_env():
+    """The calling thread's floating-point environment (a buffer), or None."""
+    fenv = _fenv()
+    env = ctypes.create_string_buffer(512)  # larger than any platform's fenv_t
+    return env if fenv is not None and fenv[0](env) == 0 else None
 
 
 def _share_fp_mode_with_intraop_threads():
     """Copy the calling thread's floating-point environment (rounding, exception
-    masks, flush-to-zero) to every thread of torch's OpenMP team, by running the
-    C library's ``fesetenv`` on each.  Returns False where that is not possible."""
-    runtime = _openmp_runtime()
-    if runtime is None:
+    masks, flush-to-zero) to every thread of its OpenMP team (the team that
+    torch's operations started from this thread run on), by running ``fesetenv``
+    on each.  Returns False where that is not possible."""
+    parallel, env = _openmp_parallel(), _fp_env()
+    if parallel is None or env is None:
         return False
-    parallel, (fegetenv, fesetenv) = runtime
-    env = ctypes.create_string_buffer(512)  # larger than any platform's fenv_t
-    if fegetenv(env) != 0:
-        return False
+    fesetenv = ctypes.cast(_fenv()[1], ctypes.c_void_p)
     parallel(fesetenv, ctypes.cast(env, ctypes.c_void_p), torch.get_num_threads(), 0)
     return True
 
 
 def set_flush_denormal(mode):
-    """``torch.set_flush_denormal`` on the calling thread and on torch's OpenMP
-    worker threads.  Returns whether the CPU supports it."""
+    """``torch.set_flush_denormal`` on the calling thread and on its OpenMP team.
+    Returns whether the CPU supports it."""
     supported = torch.set_flush_denormal(mode)
     if supported:
         _share_fp_mode_with_intraop_threads()
     return supported
+
+
+_thread = threading.local()  # depth of the calling thread's flush_denormals blocks
 
 
 @contextlib.contextmanager
@@ -89,14 +107,33 @@ def flush_denormals():
     with denormals, 62 s with the calling thread flushing them and 51 s with every
     thread (``benchmarks/denormals.py``, 2 threads).  Values that small make no
     difference to the results.
-    torch has no getter for the flag, so afterwards it is set back to torch's
-    default (off).  Yields whether the CPU supports flushing.
+
+    Per thread and reentrant: a thread's outermost block turns flushing on for the
+    thread and its OpenMP team, and on exit gives both the floating-point
+    environment the thread had before (so a program that flushes already keeps
+    flushing); nested blocks change nothing, and blocks in other threads (each
+    with its own team) do not disturb each other.  Yields whether the CPU
+    supports flushing.
     """
+    depth = getattr(_thread, "depth", 0)
+    if depth:
+        _thread.depth = depth + 1
+        try:
+            yield _thread.supported
+        finally:
+            _thread.depth = depth
+        return
+    before = _fp_env()
     supported = set_flush_denormal(True)
+    _thread.depth, _thread.supported = 1, supported
     try:
         yield supported
     finally:
-        if supported:
+        _thread.depth = 0
+        if supported and before is not None:
+            _fenv()[1](before)
+            _share_fp_mode_with_intraop_threads()
+        elif supported:  # no fegetenv: torch's default
             set_flush_denormal(False)
 
 
