@@ -434,3 +434,19 @@ def test_quantize_predicts_with_int8_layers_and_saves_fp32(fitted, data, tmp_pat
     loaded = ULMFiTClassifier.load(q.save(tmp_path / "m"))
     assert loaded.quantize and not hasattr(loaded, "_int8_nets_")
     np.testing.assert_allclose(loaded.predict_proba(X), proba, atol=1e-6)
+
+
+def test_lm_sampled_softmax_reaches_stage_two(tiny_encoder_dir, data, monkeypatch):
+    seen = []
+    real = base.finetune_language_model
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("sampled_softmax", False))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(base, "finetune_language_model", spy)
+    X, y = data
+    sampled = ULMFiTClassifier(str(tiny_encoder_dir), lm_sampled_softmax=True, **FAST).fit(X, y)
+    full = ULMFiTClassifier(str(tiny_encoder_dir), **FAST).fit(X, y)
+    assert seen == [True, False]
+    assert not np.allclose(sampled.predict_proba(X), full.predict_proba(X))

@@ -115,12 +115,13 @@ class StageRun:
 
 
 def finetune_encoder(encoder, docs, *, epochs, lr, lr_decay, drop_mult, bptt, batch_size,
-                     cut_frac, ratio, seed, device, autocast, verbose, lr_range=None):
+                     cut_frac, ratio, seed, device, autocast, verbose, sampled_softmax=False,
+                     lr_range=None):
     """Stage 2 on an :class:`~ulmfit_sklearn.encoders.Encoder`: its language model
     (with the ``drop_mult``-scaled LM dropouts) fine-tuned on ``docs`` by
     :func:`~ulmfit_sklearn.training.stages.finetune_language_model`, or a BERT's
     masked LM by :func:`~ulmfit_sklearn.training.stages.finetune_masked_lm`
-    (``bptt`` does not apply).  ``lr="auto"``: :data:`AUTO_LM_LR`.
+    (``bptt`` and ``sampled_softmax`` do not apply).  ``lr="auto"``: :data:`AUTO_LM_LR`.
 
     Returns the fine-tuned state dict (fp32, CPU) and the skorch history.
     """
@@ -145,7 +146,8 @@ def finetune_encoder(encoder, docs, *, epochs, lr, lr_decay, drop_mult, bptt, ba
         net = finetune_language_model(lm, docs, epochs=epochs, lr=lr, lr_decay=lr_decay,
                                       bptt=bptt, batch_size=batch_size, cut_frac=cut_frac,
                                       ratio=ratio, seed=seed, device=device, autocast=autocast,
-                                      verbose=verbose, lr_range=lr_range)
+                                      verbose=verbose, sampled_softmax=sampled_softmax,
+                                      lr_range=lr_range)
     return lm_state_dict(net.module_), net.history.to_list()
 
 
@@ -188,6 +190,7 @@ class ULMFiTBase(BaseEstimator):
         "lm_bptt": [Interval(numbers.Integral, 2, None, closed="left")],
         "lm_batch_size": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({AUTO})],
         "lm_lr_decay": [Interval(numbers.Real, 1, None, closed="left")],
+        "lm_sampled_softmax": ["boolean"],
         "unfreeze_epochs": ["array-like", None],
         "lr": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({AUTO})],
         "lr_decay": [Interval(numbers.Real, 1, None, closed="left")],
@@ -318,9 +321,13 @@ class ULMFiTBase(BaseEstimator):
         """Everything that configures stage 2 of ``encoder``: the ``lm_`` parameters
         (and autocast, which changes its numerics).  STLR keeps the paper's shape in
         stage 2."""
-        return dict(epochs=self.lm_epochs, lr=self.lm_lr, lr_decay=self.lm_lr_decay,
-                    drop_mult=self.lm_drop_mult, bptt=self.lm_bptt, batch_size=self.lm_batch_size,
-                    cut_frac=0.1, ratio=32, autocast=self._autocast(encoder.architecture))
+        params = dict(epochs=self.lm_epochs, lr=self.lm_lr, lr_decay=self.lm_lr_decay,
+                      drop_mult=self.lm_drop_mult, bptt=self.lm_bptt,
+                      batch_size=self.lm_batch_size, cut_frac=0.1, ratio=32,
+                      autocast=self._autocast(encoder.architecture))
+        if getattr(self, "lm_sampled_softmax", False) and encoder.architecture != "bert":
+            params["sampled_softmax"] = True
+        return params
 
     def _lm_epochs(self, encoder):
         """Stage 2's epochs: ``lm_epochs``, or with ``"auto"`` 1 where the encoder has

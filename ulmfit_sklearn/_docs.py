@@ -46,6 +46,13 @@ _LM_PARAMS = """\
         32, fewer on small data so that an epoch has at least about 25 windows
         (``min(32, max(4, n_tokens // (25 * lm_bptt)))``).
 
+    lm_sampled_softmax : bool, default=False
+        AWD-LSTM only: each stage-2 step's softmax covers only the token ids among
+        that batch's targets (at most ``lm_batch_size * lm_bptt``, however many
+        texts there are) instead of every id the texts contain, with the logQ
+        correction of the ids' frequencies (the in-batch sampled softmax that
+        pretraining uses).  Bounds stage 2's memory by the batch.
+
 """
 
 _STAGE3_PARAMS = """\

@@ -97,11 +97,12 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
     }
 
     def __init__(self, pretrained="default", *, lm_epochs=AUTO, lm_lr=AUTO, lm_lr_decay=2.6,
-                 lm_drop_mult=0.3, lm_bptt=70, lm_batch_size=AUTO, unfreeze_epochs=None, lr=AUTO,
-                 lr_decay=1.0, stlr_cut_frac=0.1, stlr_ratio=32, stlr=True, drop_mult=0.5, bptt=72,
-                 max_len=1440, batch_size=AUTO, class_weight=None, validation_fraction=None,
-                 unlabeled_label=None, threshold=0.5, bidirectional=False, device="auto",
-                 autocast="auto", quantize=False, memory=None, random_state=None, verbose=0):
+                 lm_drop_mult=0.3, lm_bptt=70, lm_batch_size=AUTO, lm_sampled_softmax=False,
+                 unfreeze_epochs=None, lr=AUTO, lr_decay=1.0, stlr_cut_frac=0.1, stlr_ratio=32,
+                 stlr=True, drop_mult=0.5, bptt=72, max_len=1440, batch_size=AUTO,
+                 class_weight=None, validation_fraction=None, unlabeled_label=None, threshold=0.5,
+                 bidirectional=False, device="auto", autocast="auto", quantize=False, memory=None,
+                 random_state=None, verbose=0):
         self.pretrained = pretrained
         self.lm_epochs = lm_epochs
         self.lm_lr = lm_lr
@@ -109,6 +110,7 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
         self.lm_drop_mult = lm_drop_mult
         self.lm_bptt = lm_bptt
         self.lm_batch_size = lm_batch_size
+        self.lm_sampled_softmax = lm_sampled_softmax
         self.unfreeze_epochs = unfreeze_epochs
         self.lr = lr
         self.lr_decay = lr_decay

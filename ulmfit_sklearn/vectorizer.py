@@ -72,9 +72,9 @@ class ULMFiTVectorizer(TransformerMixin, ULMFiTBase):
     }
 
     def __init__(self, pretrained="default", *, lm_epochs=0, lm_lr=AUTO, lm_lr_decay=2.6,
-                 lm_drop_mult=0.3, lm_bptt=70, lm_batch_size=AUTO, bptt=72, max_len=1440,
-                 batch_size=64, device="auto", autocast="auto", quantize=False, memory=None,
-                 random_state=None, verbose=0):
+                 lm_drop_mult=0.3, lm_bptt=70, lm_batch_size=AUTO, lm_sampled_softmax=False,
+                 bptt=72, max_len=1440, batch_size=64, device="auto", autocast="auto",
+                 quantize=False, memory=None, random_state=None, verbose=0):
         self.pretrained = pretrained
         self.lm_epochs = lm_epochs
         self.lm_lr = lm_lr
@@ -82,6 +82,7 @@ class ULMFiTVectorizer(TransformerMixin, ULMFiTBase):
         self.lm_drop_mult = lm_drop_mult
         self.lm_bptt = lm_bptt
         self.lm_batch_size = lm_batch_size
+        self.lm_sampled_softmax = lm_sampled_softmax
         self.bptt = bptt
         self.max_len = max_len
         self.batch_size = batch_size

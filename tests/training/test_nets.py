@@ -277,3 +277,34 @@ def test_a_cuda_net_leaves_the_cpus_floating_point_mode_alone(monkeypatch):
     with probe._flushed():
         pass
     assert calls == [1]
+
+
+def test_stage_two_with_a_sampled_softmax_covers_each_batchs_targets_only(monkeypatch):
+    """Each training step's softmax spans the ids among that batch's targets (not
+    every id of the texts), corrected by their frequencies; the model still learns."""
+    from ulmfit_sklearn.training.nets import LanguageModelNet
+    from ulmfit_sklearn.training.stages import finetune_language_model
+
+    # two kinds of documents: cycles over the ids 2..9 and over 10..17
+    docs = [np.tile(np.arange(2, 10) + 8 * (i % 2), 6) for i in range(40)]
+    steps, real = [], LanguageModelNet.get_loss
+
+    def spy(self, y_pred, y_true, X=None, training=False):
+        if training:
+            steps.append((set(self.module_.output_ids.tolist()), set(y_true.unique().tolist())))
+        return real(self, y_pred, y_true, X=X, training=training)
+
+    monkeypatch.setattr(LanguageModelNet, "get_loss", spy)
+    kw = dict(epochs=6, lr=3e-2, lr_decay=1.0, bptt=4, batch_size=2, cut_frac=0.1, ratio=32,
+              seed=0, device="cpu", autocast=False, verbose=0)
+    net = finetune_language_model(_lm(), docs, sampled_softmax=True, **kw)
+    assert net.sampled_log_q is not None and steps
+    assert all(ids == targets for ids, targets in steps)
+    assert any(len(ids) < 16 for ids, _ in steps)  # fewer than the 16 ids of the texts
+    assert set(net.module_.output_ids.tolist()) == set(range(2, 18))  # restored after each step
+    losses = [h["train_loss"] for h in net.history]
+    assert losses[-1] < 0.5 * losses[0]
+    steps.clear()
+    full = finetune_language_model(_lm(), docs, **kw)
+    assert full.sampled_log_q is None
+    assert all(ids == set(range(2, 18)) for ids, _ in steps)

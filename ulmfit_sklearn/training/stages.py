@@ -22,7 +22,8 @@ from skorch.dataset import ValidSplit
 from .batching import (DocumentBatches, DocumentDataset, LMStreamBatches, MaskedWindowBatches,
                        TokenStream, framed_windows, training_batch_count)
 from .callbacks import gradual_unfreezing_callbacks, lr_range_callbacks, stlr_callback
-from .nets import ClassifierNet, LanguageModelNet, discriminative_param_groups
+from .nets import (ClassifierNet, LanguageModelNet, batch_inclusion_log_q,
+                   discriminative_param_groups)
 
 AUTO = "auto"
 #: Prediction batches hold at most this many documents and padded tokens (the inputs
@@ -189,12 +190,17 @@ def make_classifier_net(module, *, n_train, stage_epochs, lr, lr_decay=2.6, batc
 
 
 def finetune_language_model(lm, docs, *, epochs, lr, lr_decay, bptt, batch_size, cut_frac,
-                            ratio, seed, device, autocast, verbose, lr_range=None):
+                            ratio, seed, device, autocast, verbose, sampled_softmax=False,
+                            lr_range=None):
     """Stage 2: fine-tune the language model ``lm`` on ``docs`` (token-id arrays).
 
     The softmax covers only the token ids that ``docs`` contain (fastai's
     target-task vocabulary): on 1,000 IMDb reviews that is 16k of 34k ids, and
-    training steps take about 70 % of the time.  ``batch_size="auto"`` cuts the
+    training steps take about 70 % of the time.  With ``sampled_softmax`` each
+    step's softmax covers only the ids among that batch's targets (at most
+    ``batch_size * bptt``, whatever the size of ``docs``), with the logQ
+    correction of the ids' frequencies in ``docs`` (see
+    :class:`~ulmfit_sklearn.training.nets.LanguageModelNet`).  ``batch_size="auto"`` cuts the
     stream into at most 32 rows, fewer on small data (at least ~25 windows an
     epoch).  Returns the fitted :class:`LanguageModelNet`.  ``lr_range`` runs a
     learning-rate range test instead (see :func:`make_lm_net`).
@@ -202,10 +208,15 @@ def finetune_language_model(lm, docs, *, epochs, lr, lr_decay, bptt, batch_size,
     stream = TokenStream(docs)
     if batch_size == AUTO:
         batch_size = int(min(32, max(4, len(stream) // (bptt * 25))))
-    lm.restrict_output(np.unique(stream.stream()))
+    ids = stream.stream()
+    lm.restrict_output(np.unique(ids))
+    log_q = None
+    if sampled_softmax:
+        counts = np.bincount(ids, minlength=lm.decoder.out_features)
+        log_q = batch_inclusion_log_q(counts, batch_size * bptt)
     net = make_lm_net(lm, stream, epochs=epochs, lr=lr, lr_decay=lr_decay, batch_size=batch_size,
                       bptt=bptt, cut_frac=cut_frac, ratio=ratio, seed=seed, device=device,
-                      autocast=autocast, verbose=verbose, lr_range=lr_range)
+                      autocast=autocast, verbose=verbose, lr_range=lr_range, sampled_log_q=log_q)
     return net.fit(stream, None)
 
 
