@@ -42,6 +42,7 @@ SETTINGS = {
     "discr_clf": {"lr_decay": 2.6},  # the paper's stage-3 factor
     "nodiscr_lm": {"lm_lr_decay": 1.0},
     "nodiscr_both": {"lr_decay": 1.0, "lm_lr_decay": 1.0},
+    "lm_sampled": {"lm_sampled_softmax": True},  # stage 2's in-batch sampled softmax
     # a BERT encoder (no stage 2 until it has a masked-LM head): the peak lr of stage 3
     "bert_lr3e-4": {"lm_epochs": 0, "lr": 3e-4},
     "bert_lr1e-3": {"lm_epochs": 0, "lr": 1e-3},

@@ -8,6 +8,8 @@ that stage's largest batch:
 
 * stage 2 (LM fine-tuning): ``lm_batch_size`` x ``lm_bptt`` tokens (32 x 70 from 250
   reviews up), softmax restricted to the token ids the reviews contain, as ``fit`` does;
+  with ``--sampled``, to the ids among the batch's targets, as ``fit`` does with
+  ``lm_sampled_softmax=True`` (rows labeled ``sampled_softmax: true``);
 * stage 3 (classifier, all layers unfrozen): the ``batch_size`` longest reviews (the
   automatic batch size for n), read by BPT3C with ``bptt`` and ``max_len``. Training
   batches are sorted by length within chunks of 50 batches, so for n up to 50 batches
@@ -41,14 +43,14 @@ def rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def lm_batch(encoder, docs, p, lm_batch_size):
+def lm_batch(encoder, docs, p, lm_batch_size, sampled=False):
     """Stage 2's language model and one batch ((x, y), description)."""
     stream = TokenStream(docs).stream()
-    ids = np.unique(stream)
-    lm = encoder.build_module(**scaled_dropout(LM_DROPOUT, p["lm_drop_mult"]))
-    lm.restrict_output(ids)
     bs, bptt = lm_batch_size, p["lm_bptt"]
     rows = torch.as_tensor(stream[:bs * (bptt + 1)].reshape(bs, bptt + 1))
+    ids = np.unique(rows[:, 1:].numpy() if sampled else stream)
+    lm = encoder.build_module(**scaled_dropout(LM_DROPOUT, p["lm_drop_mult"]))
+    lm.restrict_output(ids)
     x, y = rows[:, :-1], lm.output_positions(rows[:, 1:])
 
     def loss():
@@ -75,7 +77,7 @@ def classifier_batch(encoder, docs, p, batch_size):
                        "batch_tokens": int(lengths.clamp(max=p["max_len"]).sum())}
 
 
-def one(n, stage, seed):
+def one(n, stage, seed, sampled=False):
     """Measure one stage in this process; print one JSON object."""
     est = ULMFiTClassifier(AWD_LSTM_ENCODER)
     p = est.get_params()
@@ -85,7 +87,8 @@ def one(n, stage, seed):
     docs = encode_texts(encoder.tokenizer, X)
     torch.manual_seed(seed)
     if stage == 2:
-        module, loss, facts = lm_batch(encoder, docs, p, 32)
+        module, loss, facts = lm_batch(encoder, docs, p, 32, sampled)
+        facts["sampled_softmax"] = sampled
     else:
         module, loss, facts = classifier_batch(encoder, docs, p, est._batch_size(n))
     module.train()
@@ -107,14 +110,16 @@ def main():
     p.add_argument("--stages", nargs="+", type=int, choices=[2, 3], default=[2, 3])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "step_memory.jsonl"))
+    p.add_argument("--sampled", action="store_true",
+                   help="stage 2 with the in-batch sampled softmax (lm_sampled_softmax=True)")
     p.add_argument("--one", nargs=2, type=int, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.one:
-        return one(*a.one, a.seed)
+        return one(*a.one, a.seed, a.sampled)
     for n in a.n:
         for stage in a.stages:
             out = subprocess.run([sys.executable, __file__, "--one", str(n), str(stage),
-                                  "--seed", str(a.seed)],
+                                  "--seed", str(a.seed)] + (["--sampled"] if a.sampled else []),
                                  capture_output=True, text=True, check=True).stdout
             row = json.loads(out.strip().splitlines()[-1])
             row["step_memory_mb"] = round(row["peak_rss_mb"] - row["rss_before_steps_mb"], 1)
