@@ -249,7 +249,7 @@ def fill_numbers(text, values):
 
 
 def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scaling_rows,
-            denormal_rows=(), step_rows=(), size_rows=(), alias_rows=()):
+            denormal_rows=(), step_rows=(), size_rows=(), alias_rows=(), int8_rows=()):
     """The values the commentary may cite, by key:
 
     * ``curve:DS:N:METHOD[:UNLABELED]`` mean test error (%) over the series' current
@@ -276,7 +276,10 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
     * ``denorm:MODE:LR_DECAY:KEY`` a field of the denormal benchmark's newest row for
       that flush mode and ``lr_decay``;
     * ``step:N:STAGE:KEY`` a field of the step-memory benchmark's newest row for that
-      number of reviews and stage (2 or 3);
+      number of reviews and stage (2, 2s: stage 2 with the sampled softmax, or 3);
+    * ``int8-diff:DS:N`` mean change of test error (points) from int8 prediction of the
+      same models, ``int8-speedup:DS:N`` fp32 / int8 predict seconds; ``int8-diff-mean``,
+      ``int8-diff-max``, ``int8-pairs`` over every pair;
     * ``size:KEY`` a field of the newest model-size row (benchmarks/model_size.py);
     * ``alias:VARIANT:DS:SEED`` validation error (%) of benchmarks/vocab_aliases.py.
     """
@@ -343,8 +346,19 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
     for r in size_rows[-1:]:
         v.update({f"size:{k}": str(x) for k, x in r.items() if not isinstance(x, dict)})
     for r in step_rows:  # in file order, so the newest row wins
-        v.update({f"step:{r['n']}:{r['stage']}:{k}": (f"{x:.0f}" if isinstance(x, float) else str(x))
+        stage = f"{r['stage']}s" if r.get("sampled_softmax") else r["stage"]
+        v.update({f"step:{r['n']}:{stage}:{k}": (f"{x:.0f}" if isinstance(x, float) else str(x))
                   for k, x in r.items() if not isinstance(x, dict)})
+    diffs = []
+    for (ds, n), ps in quantize_pairs(int8_rows).items():
+        d = [100 * (b["error"] - a["error"]) for a, b in ps]
+        diffs += d
+        v[f"int8-diff:{ds}:{n}"] = f"{np.mean(d):+.2f}"
+        v[f"int8-speedup:{ds}:{n}"] = (
+            f"{np.mean([a['predict_seconds'] for a, _ in ps]) / np.mean([b['predict_seconds'] for _, b in ps]):.1f}")
+    if diffs:
+        v["int8-diff-mean"], v["int8-diff-max"] = f"{np.mean(diffs):+.2f}", f"{max(diffs, key=abs):+.2f}"
+        v["int8-pairs"] = str(len(diffs))
     return v
 
 
@@ -445,23 +459,65 @@ def scaling(rows):
 
 def step_memory(rows):
     """Memory of one training step per stage against the number of reviews (newest
-    commit's rows)."""
+    commit's rows; stage 2 with the softmax over every id of the texts, and with the
+    in-batch sampled softmax where measured)."""
     if not rows:
         return "No step-memory results yet (run `benchmarks/step_memory.py`)."
     newest = rows[-1].get("git_commit")
-    latest = {(r["n"], r["stage"]): r for r in rows if r.get("git_commit") == newest}
-    out = ["| reviews | stage | vocabulary | batch | batch tokens | softmax ids | "
+    latest = {(r["n"], r["stage"], bool(r.get("sampled_softmax"))): r
+              for r in rows if r.get("git_commit") == newest}
+    out = ["| reviews | stage | softmax | vocabulary | batch | batch tokens | softmax ids | "
            "logits (MB) | memory before the steps (MB) | peak (MB) | step memory (MB) |",
-           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for (n, stage), r in sorted(latest.items()):
-        out.append(f"| {n} | {stage} | {r['vocab']} | {r['batch_size']} | {r['batch_tokens']} | "
-                   f"{r.get('softmax_ids', '')} | {r.get('logits_mb', '')} | "
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for (n, stage, sampled), r in sorted(latest.items()):
+        softmax = "" if stage == 3 else ("in-batch sampled" if sampled else "texts' ids")
+        out.append(f"| {n} | {stage} | {softmax} | {r['vocab']} | {r['batch_size']} | "
+                   f"{r['batch_tokens']} | {r.get('softmax_ids', '')} | {r.get('logits_mb', '')} | "
                    f"{r['rss_before_steps_mb']:.0f} | {r['peak_rss_mb']:.0f} | "
                    f"{r['step_memory_mb']:.0f} |")
+    commands = sorted({f"`{r['command']}`" for r in latest.values()})
     r = rows[-1]
     out += ["", f"Commit {newest}, {r.get('machine', {}).get('cpu', '')}, {r['date'][:10]}, "
-                f"`{r['command']}`; each stage of each n in a fresh process, two training steps "
-                "on the stage's largest batch."]
+                f"{'; '.join(commands)}; each stage of each n in a fresh process, two training "
+                "steps on the stage's largest batch."]
+    return "\n".join(out)
+
+
+def quantize_pairs(rows):
+    """(data set, n) -> [(fp32 row, int8 row)] of the same fitted models."""
+    fp32 = {(r["dataset"], r["n"], r["seed"], r["git_commit"]): r for r in rows
+            if not r["method"].endswith("_int8")}
+    pairs = defaultdict(list)
+    for r in rows:
+        key = (r["dataset"], r["n"], r["seed"], r["git_commit"])
+        if r["method"].endswith("_int8") and key in fp32:
+            pairs[(r["dataset"], r["n"])].append((fp32[key], r))
+    return pairs
+
+
+def quantize(rows):
+    """int8 against fp32 prediction of the same fitted models (``learning_curve.py
+    --int8``): test error of each, their paired difference, predict seconds."""
+    pairs = quantize_pairs(rows)
+    if not pairs:
+        return "No int8 results yet (run `benchmarks/learning_curve.py --int8`)."
+    out = ["| dataset | n | seeds | fp32 error | int8 error | int8 - fp32 (points, mean) | "
+           "largest change (points) | predict fp32 (s) | predict int8 (s) |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    diffs = []
+    for (ds, n), ps in sorted(pairs.items()):
+        d = [100 * (b["error"] - a["error"]) for a, b in ps]
+        diffs += d
+        out.append(f"| {ds} | {n} | {len(ps)} | {100 * np.mean([a['error'] for a, _ in ps]):.2f} % | "
+                   f"{100 * np.mean([b['error'] for _, b in ps]):.2f} % | {np.mean(d):+.2f} | "
+                   f"{max(d, key=abs):+.2f} | {np.mean([a['predict_seconds'] for a, _ in ps]):.1f} | "
+                   f"{np.mean([b['predict_seconds'] for _, b in ps]):.1f} |")
+    commits = sorted({r["git_commit"] for r in rows})
+    m = rows[-1].get("machine", {})
+    out += ["", f"All {len(diffs)} pairs: mean change {np.mean(diffs):+.2f} points, largest "
+                f"{max(diffs, key=abs):+.2f}. Package {', '.join(commits)}; {m.get('cpu', '')}, "
+                f"{m.get('torch_threads', '')} thread per run, the other core busy (times only "
+                "compare within a row)."]
     return "\n".join(out)
 
 
@@ -637,7 +693,8 @@ def main():
                          read("schedule.jsonl"), read("fit_budget.jsonl"),
                          read("fastai_speed.jsonl"), read("scaling.jsonl"),
                          read("denormals.jsonl"), read("step_memory.jsonl"),
-                         read("model_size.jsonl"), read("vocab_aliases.jsonl"))
+                         read("model_size.jsonl"), read("vocab_aliases.jsonl"),
+                         read("quantize.jsonl"))
         parts += [fill_numbers(commentary.read_text(), values), ""]
     parts += ["## Fit budget: IMDb, n = 1,000", "", fit_budget_table(read("fit_budget.jsonl")), "",
               "## Learning curves", "",
@@ -655,6 +712,7 @@ def main():
               "## Stage-3 schedule search (validation splits)", "", schedule(read("schedule.jsonl")), "",
               "## Scaling", "", scaling(read("scaling.jsonl")), "",
               "### Memory of one training step", "", step_memory(read("step_memory.jsonl")), "",
+              "## int8 prediction", "", quantize(read("quantize.jsonl")), "",
               "## Speed against fastai", "", fastai_speed(read("fastai_speed.jsonl")), "",
               "### Prediction batches", "", predict_batching(read("predict_batching.jsonl")), "",
               "## Denormal floats", "", denormals(read("denormals.jsonl")), ""]

@@ -204,13 +204,17 @@ def test_step_memory_table_and_numbers_from_the_newest_commit(report):
                     rss_before_steps_mb=500.0, peak_rss_mb=peak, step_memory_mb=peak - 500.0,
                     git_commit=commit, date="2026-11-29T09:00:00", machine={"cpu": "c"},
                     command="cmd")
-    rows = [run(250, 2, "old", 777.0), run(250, 3, "new", 2200.0), run(250, 2, "new", 950.0)]
+    sampled = dict(run(250, 2, "new", 780.0), softmax_ids=700, logits_mb=6.0, sampled_softmax=True)
+    rows = [run(250, 2, "old", 777.0), run(250, 3, "new", 2200.0), run(250, 2, "new", 950.0),
+            sampled]
     text = report.step_memory(rows)
     lines = [line for line in text.splitlines() if line.startswith("| 250")]
-    assert lines == ["| 250 | 2 | 31000 | 32 | 2240 | 8000 | 67.6 | 500 | 950 | 450 |",
-                     "| 250 | 3 | 31000 | 32 | 2240 |  |  | 500 | 2200 | 1700 |"]
+    assert lines == ["| 250 | 2 | texts' ids | 31000 | 32 | 2240 | 8000 | 67.6 | 500 | 950 | 450 |",
+                     "| 250 | 2 | in-batch sampled | 31000 | 32 | 2240 | 700 | 6.0 | 500 | 780 | 280 |",
+                     "| 250 | 3 |  | 31000 | 32 | 2240 |  |  | 500 | 2200 | 1700 |"]
     values = report.numbers([], [], [], [], [], [], step_rows=rows)
     assert values["step:250:2:peak_rss_mb"] == "950" and values["step:250:3:step_memory_mb"] == "1700"
+    assert values["step:250:2s:peak_rss_mb"] == "780"
     assert "No step-memory results" in report.step_memory([])
 
 
@@ -224,3 +228,18 @@ def test_schedule_rows_of_two_encoders_are_separate_tables(report):
     commit = rows[0]["git_commit"]
     assert values[f"sched:{rows[0]['dataset']}:{rows[0]['n']}:nodiscr_clf:{commit}:modern-glove"] \
         == "10.0 %"
+
+
+def test_int8_table_and_numbers_pair_the_same_fits(report):
+    def run(method, seed, error, pred, commit="c1"):
+        return dict(dataset="trec6", n=100, seed=seed, method=method, error=error,
+                    predict_seconds=pred, git_commit=commit, machine={"cpu": "c"})
+    rows = [run("ulmfit", 0, 0.30, 2.0), run("ulmfit_int8", 0, 0.31, 1.0),
+            run("ulmfit", 1, 0.40, 2.0), run("ulmfit_int8", 1, 0.39, 1.0),
+            run("ulmfit", 2, 0.50, 2.0)]  # no int8 row: not a pair
+    text = report.quantize(rows)
+    assert "| trec6 | 100 | 2 | 35.00 % | 35.00 % | +0.00 | +1.00 | 2.0 | 1.0 |" in text
+    values = report.numbers([], [], [], [], [], [], int8_rows=rows)
+    assert values["int8-diff:trec6:100"] == "+0.00" and values["int8-speedup:trec6:100"] == "2.0"
+    assert values["int8-diff-max"] == "+1.00" and values["int8-pairs"] == "2"
+    assert "No int8 results" in report.quantize([])
