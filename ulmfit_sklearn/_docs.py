@@ -137,7 +137,12 @@ _RUN_PARAMS = """\
         and linear layers are dynamically quantized (weights per output channel,
         activations per batch) is made at the first prediction; the fitted fp32
         weights are what is saved and pickled.  Takes effect without refitting
-        (``set_params``).  Ignored on a GPU.
+        (``set_params``).  Ignored on a GPU.  Faster (1.3 to 2x for an AWD-LSTM on
+        one thread) and as accurate (test error within 0.17 points on every
+        learning-curve cell, mean of three seeds), but off by default: activations
+        are quantized per batch, so a document's prediction varies slightly with the
+        documents that share its batch (scikit-learn's invariance to predicting a
+        subset does not hold).
 
     memory : str, path, joblib.Memory or None, default=None
         Cache for the fine-tuned language model of stage 2, so that a grid search
