@@ -15,7 +15,9 @@ epoch), classifier training documents/s (one epoch, all layers), batch predictio
 documents/s (texts in, probabilities out, tokenization included), single-document
 latency (median of 20), peak resident memory, and model FLOP/s against the fastest
 square matmul measured in the same process.  One JSON line per library and one with
-the ratios go to benchmarks/results/fastai_speed.jsonl.
+the ratios go to benchmarks/results/fastai_speed.jsonl.  ``--variant fast`` runs ours
+with the two opt-in speed settings, ``lm_sampled_softmax=True`` (stage 2) and
+``quantize=True`` (prediction); its row names them in ``library``.
 """
 
 import argparse
@@ -43,7 +45,11 @@ def _latency(fn, texts):
     return statistics.median(times)
 
 
-def run_ours(X, y, Xp):
+#: our settings of each ``--variant``
+VARIANTS = {"default": {}, "fast": {"lm_sampled_softmax": True, "quantize": True}}
+
+
+def run_ours(X, y, Xp, variant="default"):
     from ulmfit_sklearn import ULMFiTClassifier
     from ulmfit_sklearn._base import finetune_encoder
     from ulmfit_sklearn.encoders import AWD_LSTM_ENCODER, extend_vocabulary, load_encoder, new_words
@@ -54,21 +60,29 @@ def run_ours(X, y, Xp):
     t0 = time.perf_counter()
     docs = encode_texts(enc.tokenizer, X)
     tok_s = time.perf_counter() - t0
+    settings = VARIANTS[variant]
+    sampled = settings.get("lm_sampled_softmax", False)
     _, hist = finetune_encoder(enc, docs, epochs=1, lr=LM_LR, lr_decay=2.6, drop_mult=0.3,
-                                      bptt=BPTT, batch_size=BS, cut_frac=0.1, ratio=32, seed=0,
-                                      device="cpu", autocast=False, verbose=0)
+                               bptt=BPTT, batch_size=BS, cut_frac=0.1, ratio=32, seed=0,
+                               device="cpu", autocast=False, verbose=0, sampled_softmax=sampled)
     lm_tokens = sum(b.get("train_tokens", 0) for h in hist for b in h["batches"])
     lm_s = sum(h["dur"] for h in hist)
     clf = ULMFiTClassifier(AWD_LSTM_ENCODER, lm_epochs=0, unfreeze_epochs=(1,), batch_size=BS, bptt=72,
-                           random_state=0).fit(X, y)
+                           quantize=settings.get("quantize", False), random_state=0).fit(X, y)
     clf_s = clf.history_["classifier"][-1]["dur"]
     t0 = time.perf_counter()
     clf.predict_proba(Xp)
     pred_s = time.perf_counter() - t0
     latency = _latency(lambda t: clf.predict_proba([t]), Xp[:20])
-    return {"library": "ulmfit-sklearn", "vocab_size": enc.tokenizer.vocab_size,
-            # stage 2's softmax covers the ids the texts contain (finetune_language_model)
-            "softmax_size": int(len(np.unique(np.concatenate(docs)))),
+    stream = np.concatenate(docs)
+    # stage 2's softmax covers the ids the texts contain (finetune_language_model), or
+    # with the sampled softmax those of each batch's targets (about, from 50 batches)
+    step = BS * BPTT
+    softmax = (np.mean([len(np.unique(stream[i:i + step])) for i in range(0, len(stream) - step, step)][:50])
+               if sampled else len(np.unique(stream)))
+    name = "ulmfit-sklearn" + (f" ({', '.join(settings)})" if settings else "")
+    return {"library": name, "vocab_size": enc.tokenizer.vocab_size,
+            "softmax_size": int(softmax), "variant": variant,
             "config": {k: enc.config[k] for k in ("emb_size", "hidden_size", "n_layers")},
             "tokenize_seconds": tok_s, "lm_tokens": lm_tokens, "lm_seconds": lm_s,
             "clf_docs": len(X), "clf_seconds": clf_s, "pred_docs": len(Xp), "pred_seconds": pred_s,
@@ -115,13 +129,13 @@ def run_fastai(X, y, Xp, config):
             "note": "fastai's epoch times include its one-batch validation"}
 
 
-def one(library, n, n_pred):
+def one(library, n, n_pred, variant="default"):
     torch.manual_seed(0)
     X, y, Xt, _ = load_dataset("imdb", n, 0, n_pred)
     from ulmfit_sklearn.encoders import AWD_LSTM_ENCODER, load_encoder
 
     config = {k: load_encoder(AWD_LSTM_ENCODER).config[k] for k in ("emb_size", "hidden_size", "n_layers")}
-    r = run_ours(X, y, Xt) if library == "ours" else run_fastai(X, y, Xt, config)
+    r = run_ours(X, y, Xt, variant) if library == "ours" else run_fastai(X, y, Xt, config)
     fwd = lstm_flops_per_token(config)
     r.update({
         "lm_tokens_per_s": r["lm_tokens"] / r["lm_seconds"],
@@ -141,14 +155,17 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--n-pred", type=int, default=1000)
+    p.add_argument("--variant", choices=list(VARIANTS), default="default",
+                   help="our settings: the defaults, or the opt-in speed settings (fast)")
     p.add_argument("--one", choices=["ours", "fastai"], help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.one:
-        return one(a.one, a.n, a.n_pred)
+        return one(a.one, a.n, a.n_pred, a.variant)
     rows = {}
     for lib in ("fastai", "ours"):
         out = subprocess.run([sys.executable, __file__, "--one", lib, "--n", str(a.n),
-                              "--n-pred", str(a.n_pred)], capture_output=True, text=True)
+                              "--n-pred", str(a.n_pred), "--variant", a.variant],
+                             capture_output=True, text=True)
         if out.returncode:
             sys.exit(f"{lib} run failed:\n{out.stderr[-4000:]}")
         rows[lib] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -160,7 +177,8 @@ def main():
               "clf_training": ours["clf_docs_per_s"] / fa["clf_docs_per_s"],
               "batch_prediction": ours["pred_docs_per_s"] / fa["pred_docs_per_s"],
               "latency": fa["latency_seconds"] / ours["latency_seconds"],
-              "peak_memory": ours["peak_rss_mb"] / fa["peak_rss_mb"], "git_commit": git_commit()}
+              "peak_memory": ours["peak_rss_mb"] / fa["peak_rss_mb"], "variant": a.variant,
+              "git_commit": git_commit()}
     print(append_result(RESULTS, ratios), flush=True)
 
 
