@@ -483,6 +483,34 @@ def step_memory(rows):
     return "\n".join(out)
 
 
+def small_n(rows):
+    """ULMFiT against TF-IDF on the same 100-example samples of many seeds (newest
+    commit's rows): does every seed train?"""
+    if not rows:
+        return "No small-n results yet (run `benchmarks/learning_curve.py --n 100 --seeds ...`)."
+    newest = rows[-1].get("git_commit")
+    by = defaultdict(dict)
+    for r in rows:
+        if r.get("git_commit") == newest or r["method"] == "tfidf_logreg":
+            by[(r["dataset"], r["n"], r["method"].split(":")[0])][r["seed"]] = r["error"]
+    out = ["| dataset | n | seeds | ULMFiT: mean ± sd | ULMFiT: worst / best seed | TF-IDF: mean | "
+           "seeds where ULMFiT wins | ULMFiT errors by seed |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for ds, n in sorted({(d, n) for d, n, _ in by}):
+        u, t = by.get((ds, n, "ulmfit"), {}), by.get((ds, n, "tfidf_logreg"), {})
+        if not u:
+            continue
+        e = np.array([u[k] for k in sorted(u)])
+        wins = sum(u[k] < t[k] for k in u if k in t)
+        out.append(f"| {ds} | {n} | {len(u)} | {100 * e.mean():.1f} % ± {100 * e.std():.1f} | "
+                   f"{100 * e.max():.1f} % / {100 * e.min():.1f} % | "
+                   f"{100 * np.mean(list(t.values())):.1f} % | {wins} of {len([k for k in u if k in t])} | "
+                   + " / ".join(f"{100 * u[k]:.1f}" for k in sorted(u)) + " |")
+    m = rows[-1].get("machine", {})
+    out += ["", f"Package {newest}, {m.get('cpu', '')}, `{rows[-1].get('command', '')}`."]
+    return "\n".join(out)
+
+
 def quantize_pairs(rows):
     """(data set, n) -> [(fp32 row, int8 row)] of the same fitted models."""
     fp32 = {(r["dataset"], r["n"], r["seed"], r["git_commit"]): r for r in rows
@@ -713,6 +741,7 @@ def main():
               "## Scaling", "", scaling(read("scaling.jsonl")), "",
               "### Memory of one training step", "", step_memory(read("step_memory.jsonl")), "",
               "## int8 prediction", "", quantize(read("quantize.jsonl")), "",
+              "## Small training sets: many seeds", "", small_n(read("small_n.jsonl")), "",
               "## Speed against fastai", "", fastai_speed(read("fastai_speed.jsonl")), "",
               "### Prediction batches", "", predict_batching(read("predict_batching.jsonl")), "",
               "## Denormal floats", "", denormals(read("denormals.jsonl")), ""]

@@ -243,3 +243,15 @@ def test_int8_table_and_numbers_pair_the_same_fits(report):
     assert values["int8-diff:trec6:100"] == "+0.00" and values["int8-speedup:trec6:100"] == "2.0"
     assert values["int8-diff-max"] == "+1.00" and values["int8-pairs"] == "2"
     assert "No int8 results" in report.quantize([])
+
+
+def test_small_n_table_counts_the_seeds_where_ulmfit_wins(report):
+    def run(method, seed, error, commit="c1"):
+        return dict(dataset="trec6", n=100, seed=seed, method=method, error=error,
+                    git_commit=commit, machine={"cpu": "c"}, command="cmd")
+    rows = [run("ulmfit", 0, 0.9, "old"),  # an older commit's run: not counted
+            run("ulmfit", 0, 0.30), run("tfidf_logreg", 0, 0.40),
+            run("ulmfit", 1, 0.50), run("tfidf_logreg", 1, 0.40)]
+    text = report.small_n(rows)
+    assert "| trec6 | 100 | 2 | 40.0 % ± 10.0 | 50.0 % / 30.0 % | 40.0 % | 1 of 2 | 30.0 / 50.0 |" in text
+    assert "No small-n results" in report.small_n([])
