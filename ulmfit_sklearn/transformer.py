@@ -25,8 +25,9 @@ from .modules import PoolingHead, masked_concat_pool
 #: (each block recomputed in backward), so that 32 long reviews (96 windows of 512) no
 #: longer take 21 GB.  Up to one window of 512 for each of 32 documents trains without
 #: it: a step of minilm-l6 on 32 x 512 pieces (bf16) peaked at 2.9 GB of process memory
-#: without and 1.7 GB with recomputation, which took a fifth longer (32 x 300: 2.0 and
-#: 1.3 GB; one thread, package 9d0cffd).
+#: without and 1.7 GB with recomputation, which took a fifth longer (in fp32, where the
+#: CPU has no bf16: 4.7 GB without; 32 x 300 pieces in bf16: 2.0 and 1.3 GB; one
+#: thread, package 9d0cffd).
 CHECKPOINT_TOKENS = 16384
 #: The poolings of :func:`window_pool`, with their width in units of ``hidden_size``.
 POOLINGS = {"mean": 1, "cls": 1, "concat": 3}
