@@ -511,6 +511,25 @@ def small_n(rows):
     return "\n".join(out)
 
 
+def small_n_settings(rows):
+    """Validation error of settings over many seeds on a small training set
+    (benchmarks/schedule.py rows): mean, spread and worst seed per setting."""
+    if not rows:
+        return "No small-n validation runs yet."
+    by = defaultdict(dict)
+    for r in rows:
+        by[(r["dataset"], r["n"], r["method"], r.get("git_commit"))][r["seed"]] = r["error"]
+    params = {r["method"]: r["params"] for r in rows}
+    out = ["| dataset | n | setting | seeds | validation error: mean ± sd | worst / best seed | package |",
+           "| --- | --- | --- | --- | --- | --- | --- |"]
+    for (ds, n, method, commit), v in by.items():
+        e = np.array(list(v.values()))
+        setting = ", ".join(f"{k}={x}" for k, x in params[method].items()) or "defaults"
+        out.append(f"| {ds} | {n} | `{method}` ({setting}) | {len(e)} | {100 * e.mean():.1f} % ± "
+                   f"{100 * e.std():.1f} | {100 * e.max():.1f} % / {100 * e.min():.1f} % | {commit} |")
+    return "\n".join(out)
+
+
 def quantize_pairs(rows):
     """(data set, n) -> [(fp32 row, int8 row)] of the same fitted models."""
     fp32 = {(r["dataset"], r["n"], r["seed"], r["git_commit"]): r for r in rows
@@ -742,6 +761,9 @@ def main():
               "### Memory of one training step", "", step_memory(read("step_memory.jsonl")), "",
               "## int8 prediction", "", quantize(read("quantize.jsonl")), "",
               "## Small training sets: many seeds", "", small_n(read("small_n.jsonl")), "",
+              "Settings on validation splits carved from the training set (the test split is "
+              "not read; `benchmarks/schedule.py --n 100 --seeds 0 ... 9`):", "",
+              small_n_settings(read("small_n_validation.jsonl")), "",
               "## Speed against fastai", "", fastai_speed(read("fastai_speed.jsonl")), "",
               "### Prediction batches", "", predict_batching(read("predict_batching.jsonl")), "",
               "## Denormal floats", "", denormals(read("denormals.jsonl")), ""]

@@ -45,6 +45,7 @@ SETTINGS = {
     "lm_sampled": {"lm_sampled_softmax": True},  # stage 2's in-batch sampled softmax
     # small training sets: more dropout, a lower peak lr
     "drop1": {"drop_mult": 1.0},
+    "drop0.25": {"drop_mult": 0.25},
     "lr1e-2": {"lr": 1e-2},
     # a BERT encoder (no stage 2 until it has a masked-LM head): the peak lr of stage 3
     "bert_lr3e-4": {"lm_epochs": 0, "lr": 3e-4},

@@ -255,3 +255,11 @@ def test_small_n_table_counts_the_seeds_where_ulmfit_wins(report):
     text = report.small_n(rows)
     assert "| trec6 | 100 | 2 | 40.0 % ± 10.0 | 50.0 % / 30.0 % | 40.0 % | 1 of 2 | 30.0 / 50.0 |" in text
     assert "No small-n results" in report.small_n([])
+
+
+def test_small_n_settings_give_spread_and_worst_seed(report):
+    rows = [row("default", e, seed=i, params={}) for i, e in enumerate([0.3, 0.5])] + \
+           [row("drop1", 0.6, seed=0, params={"drop_mult": 1.0})]
+    text = report.small_n_settings(rows)
+    assert "`default` (defaults) | 2 | 40.0 % ± 10.0 | 50.0 % / 30.0 % |" in text
+    assert "`drop1` (drop_mult=1.0) | 1 | 60.0 % ± 0.0 |" in text
