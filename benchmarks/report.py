@@ -249,7 +249,8 @@ def fill_numbers(text, values):
 
 
 def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scaling_rows,
-            denormal_rows=(), step_rows=(), size_rows=(), alias_rows=(), int8_rows=()):
+            denormal_rows=(), step_rows=(), size_rows=(), alias_rows=(), int8_rows=(),
+            small_rows=(), small_val_rows=()):
     """The values the commentary may cite, by key:
 
     * ``curve:DS:N:METHOD[:UNLABELED]`` mean test error (%) over the series' current
@@ -280,6 +281,9 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
     * ``int8-diff:DS:N`` mean change of test error (points) from int8 prediction of the
       same models, ``int8-speedup:DS:N`` fp32 / int8 predict seconds; ``int8-diff-mean``,
       ``int8-diff-max``, ``int8-pairs`` over every pair;
+    * ``small:DS:N:KEY`` the many-seed small-n runs (``mean``, ``sd``, ``worst``,
+      ``best``, ``tfidf``, ``wins``, ``seeds``); ``smallset:DS:N:SETTING:KEY`` the
+      settings on validation splits (``mean``, ``sd``, ``worst``, ``seeds``);
     * ``size:KEY`` a field of the newest model-size row (benchmarks/model_size.py);
     * ``alias:VARIANT:DS:SEED`` validation error (%) of benchmarks/vocab_aliases.py.
     """
@@ -349,6 +353,10 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
         stage = f"{r['stage']}s" if r.get("sampled_softmax") else r["stage"]
         v.update({f"step:{r['n']}:{stage}:{k}": (f"{x:.0f}" if isinstance(x, float) else str(x))
                   for k, x in r.items() if not isinstance(x, dict)})
+    for key, stats in small_n_stats(small_rows).items():
+        v.update({f"small:{key}:{k}": x for k, x in stats.items()})
+    for key, stats in small_n_setting_stats(small_val_rows).items():
+        v.update({f"smallset:{key}:{k}": x for k, x in stats.items()})
     diffs = []
     for (ds, n), ps in quantize_pairs(int8_rows).items():
         d = [100 * (b["error"] - a["error"]) for a, b in ps]
@@ -483,50 +491,84 @@ def step_memory(rows):
     return "\n".join(out)
 
 
-def small_n(rows):
-    """ULMFiT against TF-IDF on the same 100-example samples of many seeds (newest
-    commit's rows): does every seed train?"""
+def small_n_stats(rows):
+    """"DS:N" -> ULMFiT's errors over the seeds of the newest commit, against TF-IDF's
+    on the same samples: formatted mean, sd, worst, best, tfidf, wins, seeds, and the
+    per-seed list ``by_seed``."""
     if not rows:
-        return "No small-n results yet (run `benchmarks/learning_curve.py --n 100 --seeds ...`)."
+        return {}
     newest = rows[-1].get("git_commit")
     by = defaultdict(dict)
     for r in rows:
         if r.get("git_commit") == newest or r["method"] == "tfidf_logreg":
             by[(r["dataset"], r["n"], r["method"].split(":")[0])][r["seed"]] = r["error"]
-    out = ["| dataset | n | seeds | ULMFiT: mean ± sd | ULMFiT: worst / best seed | TF-IDF: mean | "
-           "seeds where ULMFiT wins | ULMFiT errors by seed |",
-           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    out = {}
     for ds, n in sorted({(d, n) for d, n, _ in by}):
         u, t = by.get((ds, n, "ulmfit"), {}), by.get((ds, n, "tfidf_logreg"), {})
         if not u:
             continue
         e = np.array([u[k] for k in sorted(u)])
-        wins = sum(u[k] < t[k] for k in u if k in t)
-        out.append(f"| {ds} | {n} | {len(u)} | {100 * e.mean():.1f} % ± {100 * e.std():.1f} | "
-                   f"{100 * e.max():.1f} % / {100 * e.min():.1f} % | "
-                   f"{100 * np.mean(list(t.values())):.1f} % | {wins} of {len([k for k in u if k in t])} | "
-                   + " / ".join(f"{100 * u[k]:.1f}" for k in sorted(u)) + " |")
+        paired = [k for k in u if k in t]
+        out[f"{ds}:{n}"] = {
+            "mean": f"{100 * e.mean():.1f} %", "sd": f"{100 * e.std():.1f}",
+            "worst": f"{100 * e.max():.1f} %", "best": f"{100 * e.min():.1f} %",
+            "tfidf": f"{100 * np.mean(list(t.values())):.1f} %" if t else "",
+            "wins": str(sum(u[k] < t[k] for k in paired)), "seeds": str(len(u)),
+            "paired": str(len(paired)),
+            "by_seed": " / ".join(f"{100 * u[k]:.1f}" for k in sorted(u))}
+    return out
+
+
+def small_n(rows):
+    """ULMFiT against TF-IDF on the same 100-example samples of many seeds (newest
+    commit's rows): does every seed train?"""
+    stats = small_n_stats(rows)
+    if not stats:
+        return "No small-n results yet (run `benchmarks/learning_curve.py --n 100 --seeds ...`)."
+    out = ["| dataset | n | seeds | ULMFiT: mean ± sd | ULMFiT: worst / best seed | TF-IDF: mean | "
+           "seeds where ULMFiT wins | ULMFiT errors by seed |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for key, x in stats.items():
+        ds, n = key.split(":")
+        out.append(f"| {ds} | {n} | {x['seeds']} | {x['mean']} ± {x['sd']} | {x['worst']} / "
+                   f"{x['best']} | {x['tfidf']} | {x['wins']} of {x['paired']} | {x['by_seed']} |")
     m = rows[-1].get("machine", {})
-    out += ["", f"Package {newest}, {m.get('cpu', '')}, `{rows[-1].get('command', '')}`."]
+    out += ["", f"Package {rows[-1].get('git_commit')}, {m.get('cpu', '')}, "
+                f"`{rows[-1].get('command', '')}`."]
     return "\n".join(out)
+
+
+def small_n_setting_stats(rows):
+    """"DS:N:SETTING" -> validation error over seeds (mean, sd, worst, best, seeds),
+    with the setting's parameters and package commit."""
+    by, params = defaultdict(dict), {}
+    for r in rows:
+        by[(r["dataset"], r["n"], r["method"])][r["seed"]] = r["error"]
+        params[(r["dataset"], r["n"], r["method"])] = (r["params"], r.get("git_commit"))
+    out = {}
+    for key, v in by.items():
+        e = np.array(list(v.values()))
+        out[":".join(map(str, key))] = {
+            "mean": f"{100 * e.mean():.1f} %", "sd": f"{100 * e.std():.1f}",
+            "worst": f"{100 * e.max():.1f} %", "best": f"{100 * e.min():.1f} %",
+            "seeds": str(len(e)),
+            "setting": ", ".join(f"{k}={x}" for k, x in params[key][0].items()) or "defaults",
+            "commit": str(params[key][1])}
+    return out
 
 
 def small_n_settings(rows):
     """Validation error of settings over many seeds on a small training set
     (benchmarks/schedule.py rows): mean, spread and worst seed per setting."""
-    if not rows:
+    stats = small_n_setting_stats(rows)
+    if not stats:
         return "No small-n validation runs yet."
-    by = defaultdict(dict)
-    for r in rows:
-        by[(r["dataset"], r["n"], r["method"], r.get("git_commit"))][r["seed"]] = r["error"]
-    params = {r["method"]: r["params"] for r in rows}
     out = ["| dataset | n | setting | seeds | validation error: mean ± sd | worst / best seed | package |",
            "| --- | --- | --- | --- | --- | --- | --- |"]
-    for (ds, n, method, commit), v in by.items():
-        e = np.array(list(v.values()))
-        setting = ", ".join(f"{k}={x}" for k, x in params[method].items()) or "defaults"
-        out.append(f"| {ds} | {n} | `{method}` ({setting}) | {len(e)} | {100 * e.mean():.1f} % ± "
-                   f"{100 * e.std():.1f} | {100 * e.max():.1f} % / {100 * e.min():.1f} % | {commit} |")
+    for key, x in stats.items():
+        ds, n, method = key.split(":", 2)
+        out.append(f"| {ds} | {n} | `{method}` ({x['setting']}) | {x['seeds']} | {x['mean']} ± "
+                   f"{x['sd']} | {x['worst']} / {x['best']} | {x['commit']} |")
     return "\n".join(out)
 
 
@@ -741,7 +783,8 @@ def main():
                          read("fastai_speed.jsonl"), read("scaling.jsonl"),
                          read("denormals.jsonl"), read("step_memory.jsonl"),
                          read("model_size.jsonl"), read("vocab_aliases.jsonl"),
-                         read("quantize.jsonl"))
+                         read("quantize.jsonl"), read("small_n.jsonl"),
+                         read("small_n_validation.jsonl"))
         parts += [fill_numbers(commentary.read_text(), values), ""]
     parts += ["## Fit budget: IMDb, n = 1,000", "", fit_budget_table(read("fit_budget.jsonl")), "",
               "## Learning curves", "",

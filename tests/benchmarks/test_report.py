@@ -255,6 +255,8 @@ def test_small_n_table_counts_the_seeds_where_ulmfit_wins(report):
     text = report.small_n(rows)
     assert "| trec6 | 100 | 2 | 40.0 % ± 10.0 | 50.0 % / 30.0 % | 40.0 % | 1 of 2 | 30.0 / 50.0 |" in text
     assert "No small-n results" in report.small_n([])
+    values = report.numbers([], [], [], [], [], [], small_rows=rows)
+    assert values["small:trec6:100:wins"] == "1" and values["small:trec6:100:worst"] == "50.0 %"
 
 
 def test_small_n_settings_give_spread_and_worst_seed(report):
@@ -263,3 +265,6 @@ def test_small_n_settings_give_spread_and_worst_seed(report):
     text = report.small_n_settings(rows)
     assert "`default` (defaults) | 2 | 40.0 % ± 10.0 | 50.0 % / 30.0 % |" in text
     assert "`drop1` (drop_mult=1.0) | 1 | 60.0 % ± 0.0 |" in text
+    values = report.numbers([], [], [], [], [], [], small_val_rows=rows)
+    assert values["smallset:imdb:1000:default:mean"] == "40.0 %"
+    assert values["smallset:imdb:1000:drop1:sd"] == "0.0"
