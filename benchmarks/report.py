@@ -283,7 +283,8 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
       ``int8-diff-max``, ``int8-pairs`` over every pair;
     * ``small:DS:N:KEY`` the many-seed small-n runs (``mean``, ``sd``, ``worst``,
       ``best``, ``tfidf``, ``wins``, ``seeds``); ``smallset:DS:N:SETTING:KEY`` the
-      settings on validation splits (``mean``, ``sd``, ``worst``, ``seeds``);
+      settings on validation splits (``mean``, ``sd``, ``worst``, ``seeds``, ``better``:
+      seeds where it beat the defaults, of ``paired``);
     * ``size:KEY`` a field of the newest model-size row (benchmarks/model_size.py);
     * ``alias:VARIANT:DS:SEED`` validation error (%) of benchmarks/vocab_aliases.py.
     """
@@ -548,7 +549,11 @@ def small_n_setting_stats(rows):
     out = {}
     for key, v in by.items():
         e = np.array(list(v.values()))
+        base = by.get(key[:2] + ("default",), {})
+        better = sum(v[k] < base[k] for k in v if k in base)
         out[":".join(map(str, key))] = {
+            "better": str(better),  # seeds with a lower error than the defaults'
+            "paired": str(len([k for k in v if k in base])),
             "mean": f"{100 * e.mean():.1f} %", "sd": f"{100 * e.std():.1f}",
             "worst": f"{100 * e.max():.1f} %", "best": f"{100 * e.min():.1f} %",
             "seeds": str(len(e)),
