@@ -268,3 +268,5 @@ def test_small_n_settings_give_spread_and_worst_seed(report):
     values = report.numbers([], [], [], [], [], [], small_val_rows=rows)
     assert values["smallset:imdb:1000:default:mean"] == "40.0 %"
     assert values["smallset:imdb:1000:drop1:sd"] == "0.0"
+    assert values["smallset:imdb:1000:drop1:better"] == "0"  # 0.6 against 0.3 at seed 0
+    assert values["smallset:imdb:1000:drop1:paired"] == "1"
