@@ -52,8 +52,9 @@ _LM_PARAMS = """\
         texts there are) instead of every id the texts contain, with the logQ
         correction of the ids' frequencies (the in-batch sampled softmax that
         pretraining uses).  Stage 2's step memory then stays flat in the number of
-        texts (about 275 MB from 250 to 2,000 IMDb reviews, against 430 to 800 MB);
-        off by default until its effect on error and speed is measured.
+        texts (about 275 MB from 250 to 2,000 IMDb reviews, against 430 to 800 MB).
+        Off by default: the validation error was 0.25 to 1.45 points higher with it
+        on TREC-6, SST-2 and AG News (n = 1,000, one seed).
 
 """
 
