@@ -32,6 +32,9 @@ from ulmfit_sklearn.transformer import BertClassifier
 SETTINGS = {
     "default": {},
     "fp32": {"autocast": False},  # the default was fp32 before autocast="auto"
+    # the paper's schedule as given: no floor on the last stage's steps (the default
+    # before MIN_LAST_STAGE_STEPS)
+    "paper": {"unfreeze_epochs": [1, 1, 1, 2]},
     "g1116": {"unfreeze_epochs": [1, 1, 1, 6]},
     "g2224": {"unfreeze_epochs": [2, 2, 2, 4]},
     "flat6_lr5e-3": {"unfreeze_epochs": [6], "lr": 5e-3},

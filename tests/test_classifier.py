@@ -463,3 +463,12 @@ def test_lm_sampled_softmax_reaches_stage_two(tiny_encoder_dir, data, monkeypatc
     full = ULMFiTClassifier(str(tiny_encoder_dir), **FAST).fit(X, y)
     assert seen == [True, False]
     assert not np.allclose(sampled.predict_proba(X), full.predict_proba(X))
+
+
+def test_default_schedule_gives_small_sets_a_longer_last_stage(tiny_encoder_dir, data):
+    X, y = data  # 60 documents in batches of 8: 8 steps an epoch
+    params = dict(FAST, lm_epochs=0)
+    default = ULMFiTClassifier(str(tiny_encoder_dir), **dict(params, unfreeze_epochs=None)).fit(X, y)
+    paper = ULMFiTClassifier(str(tiny_encoder_dir), **dict(params, unfreeze_epochs=(1, 1, 2))).fit(X, y)
+    assert len(paper.history_["classifier"]) == 4  # a given schedule runs as given
+    assert len(default.history_["classifier"]) == 2 + 8  # 2 layers; the last stage: 64 steps

@@ -29,6 +29,11 @@ from .transformer import BertClassifier, WindowPoolEncoder
 
 #: Stage 3's peak learning rate for ``lr="auto"``, by encoder architecture.
 AUTO_LR = {"awd_lstm": 2e-2, "bert": 1e-3}
+#: Fewest optimizer steps of stage 3's last stage (everything unfrozen) under the
+#: default schedule (``unfreeze_epochs=None``), by encoder architecture: small
+#: training sets get more epochs there (see ``last_stage_epochs``).  Measured for
+#: the AWD-LSTM only (benchmarks/commentary.md, "small training sets").
+MIN_LAST_STAGE_STEPS = {"awd_lstm": 64, "bert": 0}
 #: Stage 2's peak learning rate for ``lm_lr="auto"``, by encoder architecture.
 AUTO_LM_LR = {"awd_lstm": 5e-3, "bert": 3e-4}
 #: Encoder architectures that ``autocast="auto"`` runs under bf16 (where the device has
@@ -457,6 +462,8 @@ class ULMFiTBase(BaseEstimator):
         """Everything that configures stage 3's net (see ``make_classifier_net``)."""
         return dict(
             stage_epochs=stage_epochs, lr=lr, lr_decay=self.lr_decay,
+            min_last_steps=(MIN_LAST_STAGE_STEPS[tuned.architecture]
+                            if self.unfreeze_epochs is None else 0),
             batch_size=self._batch_size(n_docs), cut_frac=self.stlr_cut_frac,
             ratio=self.stlr_ratio, constant_lr=not self.stlr, criterion=targets.criterion,
             criterion_kwargs=targets.criterion_kwargs, seed=seed, device=device,

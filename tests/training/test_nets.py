@@ -308,3 +308,24 @@ def test_stage_two_with_a_sampled_softmax_covers_each_batchs_targets_only(monkey
     full = finetune_language_model(_lm(), docs, **kw)
     assert full.sampled_log_q is None
     assert all(ids == set(range(2, 18)) for ids, _ in steps)
+
+
+def test_last_stage_epochs_floor_counts_steps_not_epochs():
+    from ulmfit_sklearn.training.stages import last_stage_epochs
+
+    assert last_stage_epochs(2, batches=13, min_steps=64) == 5  # 100 docs in batches of 8
+    assert last_stage_epochs(2, batches=25, min_steps=64) == 3  # 500 docs in batches of 20
+    assert last_stage_epochs(2, batches=32, min_steps=64) == 2  # 1,000 in batches of 32
+    assert last_stage_epochs(6, batches=32, min_steps=64) == 6  # never fewer than given
+    assert last_stage_epochs(2, batches=1, min_steps=0) == 2  # no floor
+    assert last_stage_epochs(0, batches=1, min_steps=64) == 0  # a skipped stage stays skipped
+
+
+def test_min_last_steps_lengthens_the_last_stage_and_its_stlr_cycle():
+    net = _classifier_net(stage_epochs=[1, 2], min_last_steps=20)  # 16 docs, batches of 4
+    assert net.max_epochs == 1 + 5
+    net.fit(_toy_docs(), _toy_docs().y)
+    assert len(net.history) == 6
+    # one STLR cycle of 4 steps for the head, then one of all 20 for the last stage
+    assert dict(net.callbacks_)["stlr"].lr_lambda.stage_steps == [4, 20]
+    assert _classifier_net(stage_epochs=[1, 2]).max_epochs == 3  # no floor by default

@@ -126,15 +126,33 @@ def stage_lr_factors(n_stages):
     return [0.5 ** k for k in range(n_stages - 1)] + [0.05]
 
 
+def last_stage_epochs(epochs, batches, min_steps):
+    """Epochs of the last unfreezing stage: ``epochs``, or more if ``batches``
+    per epoch make fewer than ``min_steps`` optimizer steps in them.
+
+    With the paper's fixed epochs, a small training set trains for a handful of
+    steps (100 documents in batches of 8 make 26 in two epochs) and some samples
+    do not train; a floor in steps instead of epochs leaves larger sets as
+    they are.
+    """
+    if epochs <= 0 or min_steps <= 0:
+        return epochs
+    return max(int(epochs), int(np.ceil(min_steps / batches)))
+
+
 def make_classifier_net(module, *, n_train, stage_epochs, lr, lr_decay=2.6, batch_size=32,
                         cut_frac=0.1, ratio=32, constant_lr=False, criterion=torch.nn.CrossEntropyLoss,
                         criterion_kwargs=None, seed=0, device="cpu", autocast=False,
                         validation_fraction=None, stratify=None, pad_idx=1, verbose=0,
-                        weight_decay=0.01, betas=(0.7, 0.99), clip=None, lr_range=None):
+                        weight_decay=0.01, betas=(0.7, 0.99), clip=None, lr_range=None,
+                        min_last_steps=0):
     """A :class:`ClassifierNet` for stage 3 of ULMFiT.
 
     ``stage_epochs`` is the gradual-unfreezing schedule (see
     :func:`~ulmfit_sklearn.training.callbacks.gradual_unfreezing_callbacks`).
+    With ``min_last_steps``, its last stage (everything unfrozen) gets as many
+    more epochs as it needs to make at least that many optimizer steps (see
+    :func:`last_stage_epochs`).
     With ``validation_fraction``, that share of the data (stratified by
     ``stratify``) is held out and training stops early once the validation loss
     stops improving (the best epoch's weights are kept).
@@ -147,6 +165,8 @@ def make_classifier_net(module, *, n_train, stage_epochs, lr, lr_decay=2.6, batc
     layers = layer_patterns(module)
     n_fit = n_train if not validation_fraction else n_train - int(np.ceil(n_train * validation_fraction))
     batches = training_batch_count(n_fit, batch_size)
+    stage_epochs = list(stage_epochs)
+    stage_epochs[-1] = last_stage_epochs(stage_epochs[-1], batches, min_last_steps)
     stage_steps = [e * batches for e in stage_epochs]
     if lr_range:
         stage_epochs = [int(np.ceil(lr_range[2] / batches))] + [0] * (len(stage_epochs) - 1)
