@@ -660,12 +660,18 @@ def plot_scaling(rs, kind, what):
     plt.close(fig)
 
 
-def pretraining_tokens(rows, method="nodiscr_clf"):
+#: The schedule settings whose rows make the pretraining-tokens series: ``nodiscr_clf``
+#: (the defaults of their day) and ``paper``, the same schedule once the default
+#: gave small sets' last stage a floor of steps (package b6b7d9d).
+TOKEN_METHODS = ("nodiscr_clf", "paper")
+
+
+def pretraining_tokens(rows, methods=TOKEN_METHODS):
     """Validation error of the schedule runs against the tokens their encoder's
     pretraining saw (rows that record ``encoder_tokens_seen``: encoders of one
     pretraining run, snapshots along it), a table and docs/img/pretraining-tokens.png,
     with each task's least-squares change per doubling of tokens."""
-    rows = [r for r in rows if r.get("encoder_tokens_seen") and r["method"] == method]
+    rows = [r for r in rows if r.get("encoder_tokens_seen") and r["method"] in methods]
     if not rows:
         return "No runs with the encoder's pretraining tokens recorded yet."
     tasks = sorted({(r["dataset"], r["n"]) for r in rows})
@@ -692,12 +698,12 @@ def pretraining_tokens(rows, method="nodiscr_clf"):
     return "\n".join(out)
 
 
-def token_slopes(rows, method="nodiscr_clf"):
+def token_slopes(rows, methods=TOKEN_METHODS):
     """{(dataset, n): least-squares slope of validation error (points) against log2 of
     the encoder's pretraining tokens} over the schedule rows that record them."""
     series = defaultdict(lambda: defaultdict(list))
     for r in rows:
-        if r.get("encoder_tokens_seen") and r["method"] == method:
+        if r.get("encoder_tokens_seen") and r["method"] in methods:
             series[(r["dataset"], r["n"])][r["encoder_tokens_seen"]].append(100 * r["error"])
     return {task: float(np.polyfit(np.log2(list(pts)), [np.mean(e) for e in pts.values()], 1)[0])
             for task, pts in series.items() if len(pts) >= 2}
@@ -800,7 +806,8 @@ def main():
               for png in sorted((DOCS / "img").glob("learning-curve-*.png"))]
     parts += ["", "## Downstream error against pretraining tokens", "",
               "Encoders of one pretraining run at several points (validation splits, "
-              "default settings, seed 0; `benchmarks/schedule.py --settings nodiscr_clf`).", "",
+              "the paper's schedule, seed 0; `benchmarks/schedule.py --settings nodiscr_clf` before "
+              "package b6b7d9d, `--settings paper` since).", "",
               pretraining_tokens(read("schedule.jsonl")), "",
               "![pretraining-tokens](img/pretraining-tokens.png)"]
     parts += ["", "## Ablations", "", ablations(read("ablations.jsonl"), curve_rows), "",

@@ -270,3 +270,17 @@ def test_small_n_settings_give_spread_and_worst_seed(report):
     assert values["smallset:imdb:1000:drop1:sd"] == "0.0"
     assert values["smallset:imdb:1000:drop1:better"] == "0"  # 0.6 against 0.3 at seed 0
     assert values["smallset:imdb:1000:drop1:paired"] == "1"
+
+
+def test_pretraining_tokens_series_joins_the_paper_schedule_rows(report, tmp_path):
+    def tok(method, error, tokens, commit):
+        return row(method, error, commit=commit, encoder="enc", encoder_tokens_seen=tokens,
+                   encoder_ppl_word=100.0)
+
+    rows = [tok("nodiscr_clf", 0.24, 50e6, "old"), tok("paper", 0.22, 100e6, "new"),
+            tok("default", 0.01, 100e6, "new")]  # another setting: not in the series
+    text = report.pretraining_tokens(rows)
+    assert "| 50.0M | enc | 100.0 | 24.0 % | old |" in text
+    assert "| 100.0M | enc | 100.0 | 22.0 % | new |" in text
+    assert report.token_slopes(rows) == {("imdb", 1000): pytest.approx(-2.0)}
+    assert (tmp_path / "img" / "pretraining-tokens.png").exists()
