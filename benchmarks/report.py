@@ -283,8 +283,10 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
       ``int8-diff-max``, ``int8-pairs`` over every pair;
     * ``small:DS:N:KEY`` the many-seed small-n runs (``mean``, ``sd``, ``worst``,
       ``best``, ``tfidf``, ``wins``, ``seeds``); ``smallset:DS:N:SETTING:KEY`` the
-      settings on validation splits (``mean``, ``sd``, ``worst``, ``seeds``, ``better``:
-      seeds where it beat the defaults, of ``paired``);
+      settings on validation splits at the setting's first package commit (``mean``,
+      ``sd``, ``worst``, ``seeds``, ``better``/``worse``: seeds where it beat / lost to
+      the defaults of that commit, of ``paired``); ``smallset@COMMIT:DS:N:SETTING:KEY``
+      the same at a given commit;
     * ``size:KEY`` a field of the newest model-size row (benchmarks/model_size.py);
     * ``alias:VARIANT:DS:SEED`` validation error (%) of benchmarks/vocab_aliases.py.
     """
@@ -357,7 +359,11 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
     for key, stats in small_n_stats(small_rows).items():
         v.update({f"small:{key}:{k}": x for k, x in stats.items()})
     for key, stats in small_n_setting_stats(small_val_rows).items():
-        v.update({f"smallset:{key}:{k}": x for k, x in stats.items()})
+        if "@" in key:  # smallset@COMMIT:DS:N:SETTING:KEY
+            head, commit = key.split("@")
+            v.update({f"smallset@{commit}:{head}:{k}": x for k, x in stats.items()})
+        else:
+            v.update({f"smallset:{key}:{k}": x for k, x in stats.items()})
     diffs = []
     for (ds, n), ps in quantize_pairs(int8_rows).items():
         d = [100 * (b["error"] - a["error"]) for a, b in ps]
@@ -540,25 +546,33 @@ def small_n(rows):
 
 
 def small_n_setting_stats(rows):
-    """"DS:N:SETTING" -> validation error over seeds (mean, sd, worst, best, seeds),
-    with the setting's parameters and package commit."""
-    by, params = defaultdict(dict), {}
+    """"DS:N:SETTING@COMMIT" -> validation error over seeds (mean, sd, worst, best,
+    seeds), with the setting's parameters; ``better``/``worse``/``paired`` count the
+    seeds against the defaults of the same package commit.  The key without
+    ``@COMMIT`` names the setting's first commit (what a default meant then)."""
+    by, params, first = defaultdict(dict), {}, {}
     for r in rows:
-        by[(r["dataset"], r["n"], r["method"])][r["seed"]] = r["error"]
-        params[(r["dataset"], r["n"], r["method"])] = (r["params"], r.get("git_commit"))
+        key = (r["dataset"], r["n"], r["method"], r.get("git_commit"))
+        by[key][r["seed"]] = r["error"]
+        params[key] = r["params"]
+        first.setdefault(key[:3], key)
     out = {}
     for key, v in by.items():
         e = np.array(list(v.values()))
-        base = by.get(key[:2] + ("default",), {})
-        better = sum(v[k] < base[k] for k in v if k in base)
-        out[":".join(map(str, key))] = {
-            "better": str(better),  # seeds with a lower error than the defaults'
-            "paired": str(len([k for k in v if k in base])),
+        base = by.get(key[:2] + ("default", key[3]), {})
+        paired = [k for k in v if k in base]
+        stats = {
+            "better": str(sum(v[k] < base[k] for k in paired)),  # lower error than the defaults
+            "worse": str(sum(v[k] > base[k] for k in paired)),
+            "paired": str(len(paired)),
             "mean": f"{100 * e.mean():.1f} %", "sd": f"{100 * e.std():.1f}",
             "worst": f"{100 * e.max():.1f} %", "best": f"{100 * e.min():.1f} %",
             "seeds": str(len(e)),
-            "setting": ", ".join(f"{k}={x}" for k, x in params[key][0].items()) or "defaults",
-            "commit": str(params[key][1])}
+            "setting": ", ".join(f"{k}={x}" for k, x in params[key].items()) or "defaults",
+            "commit": str(key[3])}
+        out[f"{key[0]}:{key[1]}:{key[2]}@{key[3]}"] = stats
+        if first[key[:3]] == key:
+            out[":".join(map(str, key[:3]))] = stats
     return out
 
 
@@ -571,7 +585,9 @@ def small_n_settings(rows):
     out = ["| dataset | n | setting | seeds | validation error: mean ± sd | worst / best seed | package |",
            "| --- | --- | --- | --- | --- | --- | --- |"]
     for key, x in stats.items():
-        ds, n, method = key.split(":", 2)
+        if "@" not in key:
+            continue  # the same stats again, under the setting's first commit
+        ds, n, method = key.split("@")[0].split(":", 2)
         out.append(f"| {ds} | {n} | `{method}` ({x['setting']}) | {x['seeds']} | {x['mean']} ± "
                    f"{x['sd']} | {x['worst']} / {x['best']} | {x['commit']} |")
     return "\n".join(out)

@@ -272,6 +272,20 @@ def test_small_n_settings_give_spread_and_worst_seed(report):
     assert values["smallset:imdb:1000:drop1:paired"] == "1"
 
 
+def test_small_n_settings_compare_with_the_defaults_of_their_own_commit(report):
+    old = [row("default", e, seed=i, params={}) for i, e in enumerate([0.3, 0.5])]
+    new = [row("default", e, seed=i, params={}, commit="new") for i, e in enumerate([0.2, 0.6])] + \
+          [row("paper", e, seed=i, params={"x": 1}, commit="new") for i, e in enumerate([0.3, 0.5])]
+    values = report.numbers([], [], [], [], [], [], small_val_rows=old + new)
+    assert values["smallset:imdb:1000:default:mean"] == "40.0 %"  # the first commit's
+    assert values["smallset@new:imdb:1000:default:worst"] == "60.0 %"
+    assert values["smallset@new:imdb:1000:paper:better"] == "1"
+    assert values["smallset@new:imdb:1000:paper:worse"] == "1"
+    assert values["smallset:imdb:1000:paper:commit"] == "new"
+    text = report.small_n_settings(old + new)
+    assert text.count("`default` (defaults)") == 2
+
+
 def test_pretraining_tokens_series_joins_the_paper_schedule_rows(report, tmp_path):
     def tok(method, error, tokens, commit):
         return row(method, error, commit=commit, encoder="enc", encoder_tokens_seen=tokens,
