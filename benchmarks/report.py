@@ -265,6 +265,9 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
       runs' mean fit seconds;
     * ``tokens-slope:DS:N`` the least-squares change of validation error (points) per
       doubling of pretraining tokens (see :func:`pretraining_tokens`);
+      ``tokens:TOKENSM:DS:N`` the mean validation error over the seeds of the encoder
+      that saw TOKENS million tokens (``tokens:113M:imdb:100``), ``tokens-seeds:...``
+      how many;
     * ``budget:KEY`` (``budget:KEY.SUBKEY``) a field of the newest fit-budget ULMFiT row
       (the AWD-LSTM's), ``budget@METHOD:KEY`` of the newest row of ``METHOD``
       (``budget@ulmfit:minilm-l6:fit_seconds``);
@@ -323,6 +326,8 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
     v.update({k: f"{np.mean(x):.0f}" for k, x in sched_fit.items()})
     for (ds, n), slope in token_slopes(schedule_rows).items():
         v[f"tokens-slope:{ds}:{n}"] = f"{slope:+.1f}"
+    for key, (mean, seeds) in token_means(schedule_rows).items():
+        v[f"tokens:{key}"], v[f"tokens-seeds:{key}"] = f"{mean:.1f} %", str(seeds)
     latest_budget = {r["method"]: r for r in budget_rows}  # each method's newest run
     for method, r in latest_budget.items():
         prefixes = ["budget:", f"budget@{method}:"] if method == "ulmfit" else [f"budget@{method}:"]
@@ -682,47 +687,75 @@ def plot_scaling(rs, kind, what):
 TOKEN_METHODS = ("nodiscr_clf", "paper")
 
 
+def token_points(rows, methods=TOKEN_METHODS):
+    """{(tokens seen, modern-valid ppl/word): {"names", "commits", "tasks": {(dataset,
+    n): {seed: error}}}} over the schedule rows that record the encoder's pretraining
+    tokens.  An encoder is its checksum (the same weights under two folder names are
+    one point); a seed run again keeps its newest row."""
+    points = {}
+    for r in rows:
+        if not (r.get("encoder_tokens_seen") and r["method"] in methods):
+            continue
+        key = r.get("encoder_sha256") or r["encoder"]
+        p = points.setdefault(key, {"tokens": r["encoder_tokens_seen"],
+                                    "ppl": r.get("encoder_ppl_word"), "names": [],
+                                    "commits": set(), "tasks": defaultdict(dict)})
+        if r["encoder"] not in p["names"]:
+            p["names"].append(r["encoder"])
+        p["commits"].add(r["git_commit"])
+        p["tasks"][(r["dataset"], r["n"])][r["seed"]] = 100 * r["error"]
+    return sorted(points.values(), key=lambda p: p["tokens"])
+
+
 def pretraining_tokens(rows, methods=TOKEN_METHODS):
     """Validation error of the schedule runs against the tokens their encoder's
     pretraining saw (rows that record ``encoder_tokens_seen``: encoders of one
     pretraining run, snapshots along it), a table and docs/img/pretraining-tokens.png,
-    with each task's least-squares change per doubling of tokens."""
-    rows = [r for r in rows if r.get("encoder_tokens_seen") and r["method"] in methods]
-    if not rows:
+    with each task's least-squares change per doubling of tokens (seed 0, which every
+    point has; cells add the mean where more seeds ran)."""
+    points = token_points(rows, methods)
+    if not points:
         return "No runs with the encoder's pretraining tokens recorded yet."
-    tasks = sorted({(r["dataset"], r["n"]) for r in rows})
-    points = defaultdict(list)  # tokens -> rows
-    for r in rows:
-        points[(r["encoder_tokens_seen"], r.get("encoder_ppl_word"), r["encoder"])].append(r)
+    tasks = sorted({t for p in points for t in p["tasks"]})
     head = "| tokens seen | encoder | modern-valid ppl/word | " + " | ".join(
         f"{ds} n={n}" for ds, n in tasks) + " | commit |"
     out = [head, "| --- " * (4 + len(tasks)) + "|"]
     series = defaultdict(list)
-    for (tokens, ppl, name), group in sorted(points.items()):
+    for p in points:
         cells = []
         for task in tasks:
-            errs = [r["error"] for r in group if (r["dataset"], r["n"]) == task]
-            cells.append(f"{100 * np.mean(errs):.1f} %" if errs else "")
-            if errs:
-                series[task].append((tokens, np.mean(errs)))
-        out.append(f"| {tokens / 1e6:.1f}M | {name} | {ppl:.1f} | " + " | ".join(cells) + " | "
-                   + ", ".join(sorted({r["git_commit"] for r in group})) + " |")
+            errs = p["tasks"].get(task, {})
+            cell = f"{errs[0]:.1f} %" if 0 in errs else ""
+            if len(errs) > 1:
+                cell += f" ({len(errs)} seeds: {np.mean(list(errs.values())):.1f} %)"
+            cells.append(cell)
+            if 0 in errs:
+                series[task].append((p["tokens"], errs[0]))
+        out.append(f"| {p['tokens'] / 1e6:.1f}M | {', '.join(p['names'])} | {p['ppl']:.1f} | "
+                   + " | ".join(cells) + " | " + ", ".join(sorted(p["commits"])) + " |")
     slopes = [f"{ds} n={n}: {slope:+.1f}" for (ds, n), slope in sorted(token_slopes(rows).items())]
-    out += ["", "Least-squares change of validation error per doubling of pretraining tokens "
-            "(points): " + "; ".join(slopes) + "."]
+    out += ["", "Least-squares change of validation error (seed 0) per doubling of pretraining "
+            "tokens (points): " + "; ".join(slopes) + "."]
     _plot_tokens(series)
     return "\n".join(out)
 
 
 def token_slopes(rows, methods=TOKEN_METHODS):
-    """{(dataset, n): least-squares slope of validation error (points) against log2 of
-    the encoder's pretraining tokens} over the schedule rows that record them."""
-    series = defaultdict(lambda: defaultdict(list))
-    for r in rows:
-        if r.get("encoder_tokens_seen") and r["method"] in methods:
-            series[(r["dataset"], r["n"])][r["encoder_tokens_seen"]].append(100 * r["error"])
-    return {task: float(np.polyfit(np.log2(list(pts)), [np.mean(e) for e in pts.values()], 1)[0])
-            for task, pts in series.items() if len(pts) >= 2}
+    """{(dataset, n): least-squares slope of seed 0's validation error (points) against
+    log2 of the encoder's pretraining tokens} over the schedule rows that record them."""
+    series = defaultdict(list)
+    for p in token_points(rows, methods):
+        for task, errs in p["tasks"].items():
+            if 0 in errs:
+                series[task].append((np.log2(p["tokens"]), errs[0]))
+    return {task: float(np.polyfit(*zip(*pts), 1)[0]) for task, pts in series.items()
+            if len(pts) >= 2}
+
+
+def token_means(rows, methods=TOKEN_METHODS):
+    """{"TOKENSM:DS:N": (mean error %, seeds)} per point (tokens in millions, rounded)."""
+    return {f"{p['tokens'] / 1e6:.0f}M:{ds}:{n}": (float(np.mean(list(e.values()))), len(e))
+            for p in token_points(rows, methods) for (ds, n), e in p["tasks"].items()}
 
 
 def _plot_tokens(series):
@@ -822,7 +855,7 @@ def main():
               for png in sorted((DOCS / "img").glob("learning-curve-*.png"))]
     parts += ["", "## Downstream error against pretraining tokens", "",
               "Encoders of one pretraining run at several points (validation splits, "
-              "the paper's schedule, seed 0; `benchmarks/schedule.py --settings nodiscr_clf` before "
+              "the paper's schedule, seed 0, and the mean where seeds 1 and 2 ran too; `benchmarks/schedule.py --settings nodiscr_clf` before "
               "package b6b7d9d, `--settings paper` since).", "",
               pretraining_tokens(read("schedule.jsonl")), "",
               "![pretraining-tokens](img/pretraining-tokens.png)"]

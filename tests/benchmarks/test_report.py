@@ -287,14 +287,19 @@ def test_small_n_settings_compare_with_the_defaults_of_their_own_commit(report):
 
 
 def test_pretraining_tokens_series_joins_the_paper_schedule_rows(report, tmp_path):
-    def tok(method, error, tokens, commit):
-        return row(method, error, commit=commit, encoder="enc", encoder_tokens_seen=tokens,
-                   encoder_ppl_word=100.0)
+    def tok(method, error, tokens, commit, seed=0, name="enc", sha="a"):
+        return dict(row(method, error, commit=commit, seed=seed, encoder=name,
+                        encoder_tokens_seen=tokens, encoder_ppl_word=100.0), encoder_sha256=sha)
 
-    rows = [tok("nodiscr_clf", 0.24, 50e6, "old"), tok("paper", 0.22, 100e6, "new"),
-            tok("default", 0.01, 100e6, "new")]  # another setting: not in the series
+    rows = [tok("nodiscr_clf", 0.24, 50e6, "old", sha="a"),
+            tok("paper", 0.22, 100e6, "new", sha="b", name="enc-100M"),
+            tok("paper", 0.22, 100e6, "newer", sha="b", name="enc"),  # seed 0 again, renamed
+            tok("paper", 0.30, 100e6, "new", seed=1, sha="b"),
+            tok("default", 0.01, 100e6, "new", sha="b")]  # another setting: not in the series
     text = report.pretraining_tokens(rows)
     assert "| 50.0M | enc | 100.0 | 24.0 % | old |" in text
-    assert "| 100.0M | enc | 100.0 | 22.0 % | new |" in text
-    assert report.token_slopes(rows) == {("imdb", 1000): pytest.approx(-2.0)}
+    assert "| 100.0M | enc-100M, enc | 100.0 | 22.0 % (2 seeds: 26.0 %) | new, newer |" in text
+    assert report.token_slopes(rows) == {("imdb", 1000): pytest.approx(-2.0)}  # seed 0
+    values = report.numbers([], [], rows, [], [], [])
+    assert values["tokens:100M:imdb:1000"] == "26.0 %" and values["tokens-seeds:100M:imdb:1000"] == "2"
     assert (tmp_path / "img" / "pretraining-tokens.png").exists()
