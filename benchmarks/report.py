@@ -285,7 +285,8 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
       same models, ``int8-speedup:DS:N`` fp32 / int8 predict seconds; ``int8-diff-mean``,
       ``int8-diff-max``, ``int8-pairs`` over every pair;
     * ``small:DS:N:KEY`` the many-seed small-n runs (``mean``, ``sd``, ``worst``,
-      ``best``, ``tfidf``, ``wins``, ``seeds``); ``smallset:DS:N:SETTING:KEY`` the
+      ``best``, ``tfidf``, ``wins``, ``seeds``) of the newest commit,
+      ``small@COMMIT:DS:N:KEY`` of a given one; ``smallset:DS:N:SETTING:KEY`` the
       settings on validation splits at the setting's first package commit (``mean``,
       ``sd``, ``worst``, ``seeds``, ``better``/``worse``: seeds where it beat / lost to
       the defaults of that commit, of ``paired``); ``smallset@COMMIT:DS:N:SETTING:KEY``
@@ -363,6 +364,9 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
                   for k, x in r.items() if not isinstance(x, dict)})
     for key, stats in small_n_stats(small_rows).items():
         v.update({f"small:{key}:{k}": x for k, x in stats.items()})
+    for commit in ulmfit_commits(small_rows):
+        for key, stats in small_n_stats(small_rows, commit).items():
+            v.update({f"small@{commit}:{key}:{k}": x for k, x in stats.items()})
     for key, stats in small_n_setting_stats(small_val_rows).items():
         if "@" in key:  # smallset@COMMIT:DS:N:SETTING:KEY
             head, commit = key.split("@")
@@ -503,16 +507,16 @@ def step_memory(rows):
     return "\n".join(out)
 
 
-def small_n_stats(rows):
-    """"DS:N" -> ULMFiT's errors over the seeds of the newest commit, against TF-IDF's
-    on the same samples: formatted mean, sd, worst, best, tfidf, wins, seeds, and the
-    per-seed list ``by_seed``."""
+def small_n_stats(rows, commit=None):
+    """"DS:N" -> ULMFiT's errors over the seeds of package ``commit`` (default: the
+    newest row's), against TF-IDF's on the same samples: formatted mean, sd, worst,
+    best, tfidf, wins, seeds, and the per-seed list ``by_seed``."""
     if not rows:
         return {}
-    newest = rows[-1].get("git_commit")
+    commit = commit or rows[-1].get("git_commit")
     by = defaultdict(dict)
     for r in rows:
-        if r.get("git_commit") == newest or r["method"] == "tfidf_logreg":
+        if r.get("git_commit") == commit or r["method"] == "tfidf_logreg":
             by[(r["dataset"], r["n"], r["method"].split(":")[0])][r["seed"]] = r["error"]
     out = {}
     for ds, n in sorted({(d, n) for d, n, _ in by}):
@@ -531,22 +535,27 @@ def small_n_stats(rows):
     return out
 
 
+def ulmfit_commits(rows):
+    """The package commits of the ULMFiT rows, oldest first."""
+    return list(dict.fromkeys(r.get("git_commit") for r in rows if r["method"] != "tfidf_logreg"))
+
+
 def small_n(rows):
-    """ULMFiT against TF-IDF on the same 100-example samples of many seeds (newest
-    commit's rows): does every seed train?"""
-    stats = small_n_stats(rows)
-    if not stats:
+    """ULMFiT against TF-IDF on the same 100-example samples of many seeds, per
+    package commit: does every seed train?"""
+    if not rows:
         return "No small-n results yet (run `benchmarks/learning_curve.py --n 100 --seeds ...`)."
-    out = ["| dataset | n | seeds | ULMFiT: mean ± sd | ULMFiT: worst / best seed | TF-IDF: mean | "
-           "seeds where ULMFiT wins | ULMFiT errors by seed |",
-           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for key, x in stats.items():
-        ds, n = key.split(":")
-        out.append(f"| {ds} | {n} | {x['seeds']} | {x['mean']} ± {x['sd']} | {x['worst']} / "
-                   f"{x['best']} | {x['tfidf']} | {x['wins']} of {x['paired']} | {x['by_seed']} |")
+    out = ["| dataset | n | package | seeds | ULMFiT: mean ± sd | ULMFiT: worst / best seed | "
+           "TF-IDF: mean | seeds where ULMFiT wins | ULMFiT errors by seed |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for commit in ulmfit_commits(rows):
+        for key, x in small_n_stats(rows, commit).items():
+            ds, n = key.split(":")
+            out.append(f"| {ds} | {n} | {commit} | {x['seeds']} | {x['mean']} ± {x['sd']} | "
+                       f"{x['worst']} / {x['best']} | {x['tfidf']} | {x['wins']} of {x['paired']} | "
+                       f"{x['by_seed']} |")
     m = rows[-1].get("machine", {})
-    out += ["", f"Package {rows[-1].get('git_commit')}, {m.get('cpu', '')}, "
-                f"`{rows[-1].get('command', '')}`."]
+    out += ["", f"{m.get('cpu', '')}; the newest command: `{rows[-1].get('command', '')}`."]
     return "\n".join(out)
 
 

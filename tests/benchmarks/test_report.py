@@ -249,14 +249,16 @@ def test_small_n_table_counts_the_seeds_where_ulmfit_wins(report):
     def run(method, seed, error, commit="c1"):
         return dict(dataset="trec6", n=100, seed=seed, method=method, error=error,
                     git_commit=commit, machine={"cpu": "c"}, command="cmd")
-    rows = [run("ulmfit", 0, 0.9, "old"),  # an older commit's run: not counted
+    rows = [run("ulmfit", 0, 0.9, "old"),  # an older commit's run: its own row and slots
             run("ulmfit", 0, 0.30), run("tfidf_logreg", 0, 0.40),
             run("ulmfit", 1, 0.50), run("tfidf_logreg", 1, 0.40)]
     text = report.small_n(rows)
-    assert "| trec6 | 100 | 2 | 40.0 % ± 10.0 | 50.0 % / 30.0 % | 40.0 % | 1 of 2 | 30.0 / 50.0 |" in text
+    assert "| trec6 | 100 | c1 | 2 | 40.0 % ± 10.0 | 50.0 % / 30.0 % | 40.0 % | 1 of 2 | 30.0 / 50.0 |" in text
+    assert "| trec6 | 100 | old | 1 | 90.0 % ± 0.0 | 90.0 % / 90.0 % | 40.0 % | 0 of 1 | 90.0 |" in text
     assert "No small-n results" in report.small_n([])
     values = report.numbers([], [], [], [], [], [], small_rows=rows)
     assert values["small:trec6:100:wins"] == "1" and values["small:trec6:100:worst"] == "50.0 %"
+    assert values["small@old:trec6:100:mean"] == "90.0 %" and values["small@c1:trec6:100:seeds"] == "2"
 
 
 def test_small_n_settings_give_spread_and_worst_seed(report):
