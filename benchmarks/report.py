@@ -250,7 +250,7 @@ def fill_numbers(text, values):
 
 def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scaling_rows,
             denormal_rows=(), step_rows=(), size_rows=(), alias_rows=(), int8_rows=(),
-            small_rows=(), small_val_rows=()):
+            small_rows=(), small_val_rows=(), profile_rows=()):
     """The values the commentary may cite, by key:
 
     * ``curve:DS:N:METHOD[:UNLABELED]`` mean test error (%) over the series' current
@@ -292,7 +292,11 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
       the defaults of that commit, of ``paired``); ``smallset@COMMIT:DS:N:SETTING:KEY``
       the same at a given commit;
     * ``size:KEY`` a field of the newest model-size row (benchmarks/model_size.py);
-    * ``alias:VARIANT:DS:SEED`` validation error (%) of benchmarks/vocab_aliases.py.
+    * ``alias:VARIANT:DS:SEED`` validation error (%) of benchmarks/vocab_aliases.py;
+    * ``profile:STAGE:KEY`` a field of the newest step profile of ``lm`` or ``clf``
+      (benchmarks/profile_steps.py): shares in % (``phase_share.backward``,
+      ``kind_share.lstm``, and ``lstm_share``, forward and backward together), speeds
+      in GFLOP/s (``lstm_gflops_per_s``, ``peak_matmul_gflops.float32``).
     """
     pct = lambda xs: f"{100 * np.mean(xs):.1f} %"
     groups = defaultdict(list)  # ":KEY" for the current runs, "@COMMIT:KEY" for any commit's
@@ -373,6 +377,8 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
             v.update({f"smallset@{commit}:{head}:{k}": x for k, x in stats.items()})
         else:
             v.update({f"smallset:{key}:{k}": x for k, x in stats.items()})
+    for r in profile_rows:  # in file order, so the newest row of a stage wins
+        v.update({f"profile:{r['stage']}:{k}": x for k, x in profile_values(r).items()})
     diffs = []
     for (ds, n), ps in quantize_pairs(int8_rows).items():
         d = [100 * (b["error"] - a["error"]) for a, b in ps]
@@ -454,6 +460,50 @@ def fastai_speed(rows):
     q = runs[-1][2]
     out += ["", f"{q['machine']['cpu']}, {q['machine']['cores']} cores, torch {q['machine']['torch']}, "
                 f"commit {q['git_commit']}, `{q['command']}`."]
+    return "\n".join(out)
+
+
+def profile_values(r):
+    """A step profile's fields as the commentary cites them: shares in % (one
+    decimal), speeds and seconds rounded."""
+    v = {k: f"{x:.0f}" for k, x in r.items() if isinstance(x, float)}
+    for field in ("phase_share", "kind_share"):
+        v.update({f"{field}.{k}": f"{100 * x:.1f}" for k, x in r[field].items()})
+    kinds = r["kind_share"]
+    v["lstm_share"] = f"{100 * (kinds.get('lstm', 0) + kinds.get('lstm_backward', 0)):.1f}"
+    v.update({f"peak_matmul_gflops.{k}": f"{x:.0f}" for k, x in r["peak_matmul_gflops"].items()})
+    return v
+
+
+def profile_steps(rows):
+    """The newest step profile of each stage: where its time went, by phase and by
+    kind of op, and the LSTM kernels' speed against the machine's matmul peak."""
+    latest = {r["stage"]: r for r in rows}
+    if not latest:
+        return "No step profile yet (run `benchmarks/profile_steps.py`)."
+    names = {"lm": "stage 2 (LM fine-tuning)", "clf": "stage 3 (classifier, all layers)"}
+    kinds = sorted({k for r in latest.values() for k in r["kind_share"]},
+                   key=lambda k: -max(r["kind_share"].get(k, 0) for r in latest.values()))
+    out = ["| stage | reviews | tokens | wall (s) | forward / backward / update / outside steps (%) | "
+           + " | ".join(f"{k} (%)" for k in kinds) + " | LSTM GFLOP/s | model GFLOP/s | "
+           "peak matmul GFLOP/s (fp32 / bf16) |",
+           "| --- " * (8 + len(kinds)) + "|"]
+    for stage in ("lm", "clf"):
+        if stage not in latest:
+            continue
+        r, v = latest[stage], profile_values(latest[stage])
+        phases = " / ".join(v[f"phase_share.{k}"] for k in ("forward", "backward", "update",
+                                                             "outside_steps"))
+        out.append(f"| {names[stage]} | {r['n']} | {r['tokens']} | {r['wall_seconds']:.1f} | {phases} | "
+                   + " | ".join(v.get(f"kind_share.{k}", "0.0") for k in kinds)
+                   + f" | {v['lstm_gflops_per_s']} | {v['model_gflops_per_s']} | "
+                   f"{v['peak_matmul_gflops.float32']} / {v['peak_matmul_gflops.bfloat16']} |")
+    r = list(latest.values())[-1]
+    tops = "; ".join(f"{names[s].split(' (')[0]}: " + ", ".join(
+        f"`{t['op']}` {100 * t['share']:.1f}" for t in q["top_ops"][:5]) for s, q in latest.items())
+    out += ["", f"Largest ops by self time (% of op time): {tops}.", "",
+            f"{r['machine']['cpu']}, {r['threads']} threads, torch {r['machine']['torch']}, "
+            f"commit {r['git_commit']}, {r['date'][:10]}, `{r['command']}`."]
     return "\n".join(out)
 
 
@@ -853,7 +903,7 @@ def main():
                          read("denormals.jsonl"), read("step_memory.jsonl"),
                          read("model_size.jsonl"), read("vocab_aliases.jsonl"),
                          read("quantize.jsonl"), read("small_n.jsonl"),
-                         read("small_n_validation.jsonl"))
+                         read("small_n_validation.jsonl"), read("profile_steps.jsonl"))
         parts += [fill_numbers(commentary.read_text(), values), ""]
     parts += ["## Fit budget: IMDb, n = 1,000", "", fit_budget_table(read("fit_budget.jsonl")), "",
               "## Learning curves", "",
@@ -878,6 +928,7 @@ def main():
               "not read; `benchmarks/schedule.py --n 100 --seeds 0 ... 9`):", "",
               small_n_settings(read("small_n_validation.jsonl")), "",
               "## Speed against fastai", "", fastai_speed(read("fastai_speed.jsonl")), "",
+              "### Where a training step's time goes", "", profile_steps(read("profile_steps.jsonl")), "",
               "### Prediction batches", "", predict_batching(read("predict_batching.jsonl")), "",
               "## Denormal floats", "", denormals(read("denormals.jsonl")), ""]
     (DOCS / "benchmarks.md").write_text("\n".join(parts) + "\n")

@@ -305,3 +305,27 @@ def test_pretraining_tokens_series_joins_the_paper_schedule_rows(report, tmp_pat
     values = report.numbers([], [], rows, [], [], [])
     assert values["tokens:100M:imdb:1000"] == "26.0 %" and values["tokens-seeds:100M:imdb:1000"] == "2"
     assert (tmp_path / "img" / "pretraining-tokens.png").exists()
+
+
+def _profile(stage, backward, lstm, commit="abc"):
+    return dict(stage=stage, n=64, tokens=20000, wall_seconds=10.0, model_gflops_per_s=90.0,
+                profiled_seconds=10.5, steps=9, lstm_gflops_per_s=100.0, op_seconds=9.0, threads=2,
+                phase_share={"forward": 0.3, "backward": backward, "update": 0.05,
+                             "outside_steps": 0.65 - backward},
+                kind_share={"lstm": lstm / 2, "lstm_backward": lstm / 2, "dropout": 1 - lstm},
+                top_ops=[{"op": "aten::mkldnn_rnn_layer_backward", "share": lstm / 2}],
+                peak_matmul_gflops={"float32": 150.0, "bfloat16": 600.0}, git_commit=commit,
+                date="2026-12-01T00:00", machine={"cpu": "c", "torch": "t"}, command="cmd")
+
+
+def test_step_profile_table_and_values_use_each_stages_newest_row(report):
+    rows = [_profile("lm", 0.5, 0.5, "old"), _profile("lm", 0.55, 0.8), _profile("clf", 0.4, 0.7)]
+    text = report.profile_steps(rows)
+    assert text.count("| stage 2 (LM fine-tuning) |") == 1 and "| stage 3 (classifier" in text
+    assert "| 30.0 / 55.0 / 5.0 / 10.0 |" in text  # the newest lm row's phases, in %
+    assert "| 100 | 90 | 150 / 600 |" in text and "`aten::mkldnn_rnn_layer_backward` 40.0" in text
+    values = report.numbers([], [], [], [], [], [], profile_rows=rows)
+    assert values["profile:lm:lstm_share"] == "80.0" and values["profile:clf:lstm_share"] == "70.0"
+    assert values["profile:lm:phase_share.backward"] == "55.0"
+    assert values["profile:lm:peak_matmul_gflops.float32"] == "150"
+    assert report.profile_steps([]).startswith("No step profile")
