@@ -1,5 +1,7 @@
 """Shared fixtures: a tiny encoder and a toy labeled data set."""
 
+import signal
+
 import numpy as np
 import pytest
 import torch
@@ -56,3 +58,13 @@ def tiny_sp_encoder_dir(tmp_path_factory):
 
 
 FAST = dict(lm_epochs=1, unfreeze_epochs=(1, 2), batch_size=8, random_state=0)
+
+
+@pytest.fixture
+def sigint_raises():
+    """SIGINT raises KeyboardInterrupt during the test, as in an interactive Python, even
+    where the test runner was started with SIGINT ignored (a background job of a
+    non-interactive shell, where Python keeps the ignore and a Ctrl-C does nothing)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

@@ -317,7 +317,7 @@ def test_missing_labels_of_pandas(clf):
 
 
 def test_ctrl_c_raises_leaves_the_estimator_and_caches_nothing(tiny_encoder_dir, data, tmp_path,
-                                                             monkeypatch):
+                                                             monkeypatch, sigint_raises):
     import os
     import signal
 

@@ -131,7 +131,7 @@ def test_lm_fine_tuning_applies_the_output_dropout(tiny_encoder_dir):
     assert lm.encoder.hidden_dps[0].p == pytest.approx(0.45)
 
 
-def test_a_user_interrupt_propagates_but_callback_stops_end_quietly():
+def test_a_user_interrupt_propagates_but_callback_stops_end_quietly(sigint_raises):
     import os
     import signal
 
