@@ -270,11 +270,13 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
       how many;
     * ``budget:KEY`` (``budget:KEY.SUBKEY``) a field of the newest fit-budget ULMFiT row
       (the AWD-LSTM's), ``budget@METHOD:KEY`` of the newest row of ``METHOD``
-      (``budget@ulmfit:minilm-l6:fit_seconds``);
+      (``budget@ulmfit:minilm-l6:fit_seconds``), ``budget@COMMIT:KEY`` of the
+      AWD-LSTM's newest row at a package commit;
     * ``speed:KEY:I`` ratio KEY of the I-th speed run (0-based) at the newest commit,
       ``speed@COMMIT:KEY:I`` at a given commit; ``speed-fastai:KEY:I`` and
       ``speed-ours:KEY:I`` a field of that run's per-library row (rounded; KEY.SUBKEY
-      inside a dict field);
+      inside a dict field), ``speed-fastai@COMMIT:KEY:I`` and ``speed-ours@COMMIT:KEY:I``
+      at a given commit;
     * ``scaling:KIND:VALUE:KEY`` a field of a scaling point's newest row;
       ``scaling@COMMIT:KIND:VALUE:KEY`` the same at a given commit;
     * ``denorm:MODE:LR_DECAY:KEY`` a field of the denormal benchmark's newest row for
@@ -334,22 +336,22 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
     for key, (mean, seeds) in token_means(schedule_rows).items():
         v[f"tokens:{key}"], v[f"tokens-seeds:{key}"] = f"{mean:.1f} %", str(seeds)
     latest_budget = {r["method"]: r for r in budget_rows}  # each method's newest run
-    for method, r in latest_budget.items():
+    latest_budget.update({r.get("git_commit"): r for r in budget_rows if r["method"] == "ulmfit"})
+    for method, r in latest_budget.items():  # budget@COMMIT: the AWD-LSTM's newest run at COMMIT
         prefixes = ["budget:", f"budget@{method}:"] if method == "ulmfit" else [f"budget@{method}:"]
         for k, x in r.items():
             for k2, x2 in (x.items() if isinstance(x, dict) else [(None, x)]):
                 for prefix in prefixes:
                     v[prefix + k + (f".{k2}" if k2 else "")] = str(x2)
-    for i, (fa, us, q) in enumerate(speed_runs(speed_rows)):  # speed:KEY:I, the I-th run (0-based)
-        v.update({f"speed:{k}:{i}": f"{x:.2f}" for k, x in q.items() if isinstance(x, float)})
-        for lib, r in (("fastai", fa), ("ours", us)):
-            flat = {f"{k}.{k2}": x2 for k, x in r.items() if isinstance(x, dict) for k2, x2 in x.items()}
-            v.update({f"speed-{lib}:{k}:{i}": f"{x:.0f}" for k, x in list(r.items()) + list(flat.items())
-                      if isinstance(x, float)})
-    for commit in {r.get("git_commit") for r in speed_rows}:
-        for i, (_, _, q) in enumerate(speed_runs(speed_rows, commit)):
-            v.update({f"speed@{commit}:{k}:{i}": f"{x:.2f}" for k, x in q.items()
-                      if isinstance(x, float)})
+    for commit in [None] + sorted({r.get("git_commit") for r in speed_rows if r.get("git_commit")}):
+        at = f"@{commit}" if commit else ""  # speed:KEY:I, the I-th run (0-based) of the newest commit
+        for i, (fa, us, q) in enumerate(speed_runs(speed_rows, commit)):
+            v.update({f"speed{at}:{k}:{i}": f"{x:.2f}" for k, x in q.items() if isinstance(x, float)})
+            for lib, r in (("fastai", fa), ("ours", us)):
+                flat = {f"{k}.{k2}": x2 for k, x in r.items() if isinstance(x, dict)
+                        for k2, x2 in x.items()}
+                v.update({f"speed-{lib}{at}:{k}:{i}": f"{x:.0f}"
+                          for k, x in list(r.items()) + list(flat.items()) if isinstance(x, float)})
     for r in scaling_rows:  # in file order, so a point's newest row wins
         fields = {k: (f"{x:.0f}" if isinstance(x, float) else str(x))
                   for k, x in r.items() if not isinstance(x, dict)}

@@ -131,10 +131,13 @@ def test_commentary_numbers_come_from_the_rows(report):
     assert report.fill_numbers("{{curve:imdb:1000:ulmfit:minilm-l6}} in {{curve-fit:imdb:1000:"
                                "ulmfit:minilm-l6}} s, {{curve-pred:imdb:1000:ulmfit:minilm-l6}} s",
                                values) == "15.0 % in 15 s, 1.5 s"
-    budget = [{"method": "ulmfit", "fit_seconds": 300}, {"method": "ulmfit:minilm-l6", "fit_seconds": 9},
+    budget = [{"method": "ulmfit", "fit_seconds": 400, "git_commit": "c1"},
+              {"method": "ulmfit", "fit_seconds": 300, "git_commit": "c2"},
+              {"method": "ulmfit:minilm-l6", "fit_seconds": 9},
               {"method": "ulmfit:minilm-l6", "fit_seconds": 250, "machine": {"cores": 2}}]
     values = report.numbers([], [], [], budget, [], [])
     assert values["budget:fit_seconds"] == "300" and values["budget@ulmfit:fit_seconds"] == "300"
+    assert values["budget@c1:fit_seconds"] == "400"  # an older commit keeps its number
     assert values["budget@ulmfit:minilm-l6:fit_seconds"] == "250"  # the newest run of each
     assert values["budget@ulmfit:minilm-l6:machine.cores"] == "2"
     assert "curve:imdb:500:ulmfit" not in values  # a stale commit of the series
@@ -162,6 +165,9 @@ def test_speed_shows_every_run_of_the_newest_commit(report):
     assert values["speed:clf_training:0"] == "0.70" and values["speed:clf_training:1"] == "1.30"
     assert values["speed@old:clf_training:0"] == "9.00" and values["speed@new:clf_training:1"] == "1.30"
     assert values["speed-fastai:clf_docs_per_s:0"] == "1"
+    rows[1]["clf_seconds"] = 7.0  # the old run's own row, cited by commit
+    values = report.numbers([], [], [], [], rows, [])
+    assert values["speed-ours@old:clf_seconds:0"] == "7" and "speed-ours:clf_seconds:0" not in values
     assert values["speed-ours:peak_matmul_gflops.bfloat16:1"] == "1"
 
 
