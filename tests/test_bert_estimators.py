@@ -338,3 +338,26 @@ def bert_module():
     from ulmfit_sklearn.encoders import bert
 
     return bert
+
+
+def test_plain_finetune_baseline_trains_every_layer_and_cuts_texts(hf_folder):
+    from ulmfit_sklearn.baselines import FineTuneClassifier
+
+    X, y = _data()
+    clf = FineTuneClassifier(str(hf_folder), lr=1e-3, head_lr=1e-2, epochs=6, batch_size=8,
+                             max_len=10).fit(X, y)
+    assert list(clf.classes_) == ["neg", "pos"]
+    assert np.mean(clf.predict(X) == y) > 0.75
+    # the encoder at lr, the head at head_lr, no layer frozen, the standard optimizer
+    groups = clf.net_.optimizer_.param_groups
+    assert sorted(g["initial_lr"] for g in groups) == pytest.approx([1e-3, 1e-2])
+    assert all(g["betas"] == (0.9, 0.999) for g in groups)
+    assert all(p.requires_grad for p in clf.net_.module_.parameters())
+    # each text is cut to its first max_len word pieces, [SEP] last
+    docs = clf._docs(X)
+    full = clf.tokenizer_.encode_batch(X)
+    assert max(len(d) for d in docs) == 10 and max(len(d) for d in full) > 10
+    for d, f in zip(docs, full):
+        assert d[-1] == clf.tokenizer_.sep_id
+        np.testing.assert_array_equal(d[:-1], f[:len(d) - 1])
+    assert clf.decision_function(X[:5]).shape == (5, 2)
