@@ -76,6 +76,19 @@ def test_classifier_over_a_bert_fits_predicts_and_roundtrips(hf_folder, tmp_path
     np.testing.assert_allclose(int8, proba, atol=0.05)
 
 
+def test_a_lone_surrogate_reads_as_the_replacement_character(hf_folder):
+    from ulmfit_sklearn.diagnostics import lr_find
+
+    X, y = _data(16)
+    odd, clean = ["good film \ud800 plot", "bad \udfff"], ["good film \ufffd plot", "bad \ufffd"]
+    X, y = X + odd, list(y) + ["pos", "neg"]
+    clf = ULMFiTClassifier(str(hf_folder), **FAST).fit(X, y)
+    np.testing.assert_array_equal(clf.predict_proba(odd), clf.predict_proba(clean))
+    vec = ULMFiTVectorizer(str(hf_folder), random_state=0).fit(X)
+    np.testing.assert_array_equal(vec.transform(odd), vec.transform(clean))
+    assert len(lr_find(clf, X, y, num_it=3).losses) == 3
+
+
 def test_autocast_auto_runs_a_bert_under_bf16_where_native(hf_folder, monkeypatch, tmp_path):
     import ulmfit_sklearn
     import ulmfit_sklearn._base as base

@@ -265,6 +265,16 @@ def test_empty_and_very_long_documents(tiny_encoder_dir, data):
     assert proba.shape == (2, 2) and np.isfinite(proba).all()
 
 
+@pytest.mark.parametrize("encoder", ["tiny_encoder_dir", "tiny_sp_encoder_dir"])
+def test_a_lone_surrogate_reads_as_the_replacement_character(encoder, data, request):
+    X, y = data
+    odd = ["Good film \ud800 really.", "Bad \ud800 plot \udfff."]
+    clean = ["Good film \ufffd really.", "Bad \ufffd plot \ufffd."]
+    clf = ULMFiTClassifier(str(request.getfixturevalue(encoder)), **FAST)
+    clf.fit(list(X) + odd, list(y) + ["pos", "neg"])
+    np.testing.assert_array_equal(clf.predict_proba(odd), clf.predict_proba(clean))
+
+
 # ---------------------------------------------------------------- bad input
 @pytest.mark.parametrize("X, match", [
     ("a single string", "Iterable over raw text documents expected"),

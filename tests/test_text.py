@@ -5,7 +5,7 @@ import pytest
 
 from ulmfit_sklearn.text import (BOS, PAD, SPECIAL_TOKENS, TK_MAJ, TK_REP, TK_UP, TK_WREP, UNK,
                                  SentencePieceTokenizer, WordTokenizer, apply_rules, fix_html,
-                                 replace_rep, replace_wrep)
+                                 fix_surrogates, replace_rep, replace_wrep)
 
 
 def test_rules_mark_case_and_start_with_bos():
@@ -86,3 +86,12 @@ def test_sentencepiece_spends_no_piece_on_special_tokens():
     sp = tok._sp
     # special tokens are single ids, and the words between go through SentencePiece alone
     assert ids == [sp.piece_to_id(BOS), sp.piece_to_id(TK_MAJ)] + sp.encode("hello world.")
+
+
+def test_fix_surrogates_replaces_lone_ones_and_joins_pairs():
+    assert fix_surrogates("a\ud800b") == "a\ufffdb"
+    assert fix_surrogates("\udcff x \udfff") == "\ufffd x \ufffd"  # surrogateescape's bytes
+    assert fix_surrogates("\ud83d\ude00") == "\U0001f600"  # a UTF-16 pair: its character
+    assert fix_surrogates("\ude00\ud83d") == "\ufffd\ufffd"  # the wrong order: two lone ones
+    for text in ["plain", "", "caf\xe9 \U0001f600 \ufffd", "\ufffe\uffff\ufdd0\U0010ffff"]:
+        assert fix_surrogates(text) == text  # noncharacters are valid code points: kept

@@ -20,7 +20,7 @@ from .encoders import (AWD_LSTM_ENCODER, DIRECTIONS, Encoder, alias_vector_words
                        extend_vocabulary, load_encoder, lm_state_dict,
                        nearest_vocabulary_words, new_words, random_encoder)
 from .modules import CLAS_DROPOUT, LM_DROPOUT, ConcatPoolEncoder, SequenceClassifier, scaled_dropout
-from .text import encode_texts
+from .text import encode_texts, fix_surrogates
 from .training.batching import DocumentDataset
 from .training.numerics import int8_copy, native_bf16
 from .training.stages import (AUTO, PREDICT_TOKENS, finetune_language_model, finetune_masked_lm,
@@ -49,7 +49,12 @@ BERT_BLOCK_GROUPS = 3
 
 
 def validate_texts(X, name="X"):
-    """Return X as a list of str, or raise a clear error (as CountVectorizer does)."""
+    """Return X as a list of str, or raise a clear error (as CountVectorizer does).
+
+    Every estimator path (fit, prediction, transform, ``lr_find``) reads its
+    texts through here, each cleaned by :func:`~ulmfit_sklearn.text.fix_surrogates`
+    so that every tokenizer gets the same valid string.
+    """
     if isinstance(X, (str, bytes)):
         raise ValueError(
             f"Iterable over raw text documents expected, {type(X).__name__} object received.")
@@ -65,7 +70,7 @@ def validate_texts(X, name="X"):
         if not isinstance(t, str):
             raise ValueError(
                 f"{name} must contain only strings; item {i} is {type(t).__name__} ({t!r:.50})")
-    return texts
+    return [fix_surrogates(t) for t in texts]
 
 
 def _is_missing(value):

@@ -9,6 +9,9 @@ three kinds share one interface:
 * :class:`WordTokenizer`: a word vocabulary (as fastai's WT103 model uses);
 * :class:`WordPieceTokenizer`: BERT's WordPiece, on the raw text (no rules).
 
+Before the rules and any tokenizer, :func:`fix_surrogates` makes every text a valid
+string (the estimators apply it to each text they read, whichever the tokenizer).
+
 Tokenizers belong to an encoder (see :mod:`ulmfit_sklearn.encoders`): they are
 saved into and loaded from the encoder's folder.  This module imports neither torch
 nor scikit-learn.
@@ -25,6 +28,30 @@ UNK, PAD, BOS, EOS, FLD = "xxunk", "xxpad", "xxbos", "xxeos", "xxfld"
 TK_REP, TK_WREP, TK_UP, TK_MAJ = "xxrep", "xxwrep", "xxup", "xxmaj"
 #: The special tokens, in the order that gives their ids in a word vocabulary.
 SPECIAL_TOKENS = (UNK, PAD, BOS, EOS, FLD, TK_REP, TK_WREP, TK_UP, TK_MAJ)
+
+# ---------------------------------------------------------------------------
+# Code points: every text, before any tokenizer
+# ---------------------------------------------------------------------------
+_re_surrogate = re.compile("[\ud800-\udfff]")
+
+
+def fix_surrogates(text):
+    """Replace each lone surrogate by U+FFFD (the replacement character).
+
+    Surrogates (U+D800 to U+DFFF) are the only code points that are not
+    characters: no UTF-8 text holds one, but a Python string may (decoded with
+    ``errors="surrogateescape"``, or cut out of UTF-16).  A high surrogate
+    followed by a low one becomes the character the pair encodes in UTF-16;
+    every other surrogate becomes ``"\ufffd"``.  Noncharacters (U+FFFE,
+    U+FFFF, U+FDD0 to U+FDEF, ...) are valid code points and stay as they are.
+    The estimators apply this to every text (see
+    :func:`ulmfit_sklearn._base.validate_texts`), so both encoder families read
+    the same string.
+    """
+    if text.isascii() or not _re_surrogate.search(text):
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
 
 # ---------------------------------------------------------------------------
 # Pre-rules: on the raw string
