@@ -185,7 +185,7 @@ def test_jsonl_row_without_the_text_key(files, model_file, capsys):
 
 
 @pytest.mark.parametrize("setting, message", [
-    ("device=tpu", "device 'tpu' is not a torch device"),
+    ("device=tpu", "device must be 'auto', 'cpu', 'cuda' or 'cuda:N' (N an int), got 'tpu'"),
     ("batch_size=1", "'batch_size' parameter"),
     ("unfreeze_epochs=[0,0]", "unfreeze_epochs must train at least one epoch"),
     ("bogus=1", "unknown parameter 'bogus' of ULMFiTClassifier"),

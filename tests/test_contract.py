@@ -1,5 +1,6 @@
 """The scikit-learn contract beyond the estimator checks: decision_function's shape,
-tags, score's sample_weight, and the supported scikit-learn versions (issue 20)."""
+tags, score's sample_weight, the supported scikit-learn versions (issue 20), and bad
+input that every estimator refuses with a clear error (issue 34)."""
 
 import re
 import warnings
@@ -13,7 +14,9 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import cross_val_score
 from sklearn.utils import get_tags
 
-from ulmfit_sklearn import ULMFiTClassifier, ULMFiTRegressor, _compat, baselines
+import ulmfit_sklearn._base as base
+from ulmfit_sklearn import (ULMFiTClassifier, ULMFiTRegressor, ULMFiTVectorizer, _compat,
+                            baselines)
 
 from conftest import FAST, make_toy_data
 
@@ -174,3 +177,44 @@ def test_baseline_passes_only_arguments_the_sklearn_has(monkeypatch):
     monkeypatch.setattr(baselines, "LogisticRegressionCV", PreOneEight)
     model = baselines.tfidf_logreg(max_iter=50)
     assert model[-1].get_params() == {"Cs": 10, "max_iter": 50, "scoring": "accuracy"}
+
+
+# ---------------------------------------------------------------- bad input (issue 34)
+ESTIMATORS = [ULMFiTClassifier, ULMFiTRegressor, ULMFiTVectorizer]
+
+
+def _no_encoder(*args, **kwargs):
+    raise AssertionError("the encoder was loaded")
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+@pytest.mark.parametrize("device, cuda, message", [
+    ("tpu", 1, r"device must be 'auto', 'cpu', 'cuda' or 'cuda:N' \(N an int\), got 'tpu'"),
+    ("cuda:abc", 1, r"device must be .*, got 'cuda:abc'; this machine has 1 CUDA device"),
+    ("CPU", 0, r"got 'CPU'; this machine has no CUDA device"),
+    ("cuda", 0, r"device 'cuda' is not available: this machine has no CUDA device"),
+    ("cuda:0", 0, r"device 'cuda:0' is not available: this machine has no CUDA device"),
+    ("cuda:2", 2, r"device 'cuda:2' is not available: this machine has 2 CUDA devices "
+                  r"\(cuda:0 to cuda:1\)"),
+])
+def test_a_device_this_machine_lacks_is_refused_before_the_encoder_loads(cls, device, cuda, message,
+                                                                         data, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: cuda)
+    monkeypatch.setattr(base, "load_encoder", _no_encoder)
+    X, y = data
+    with pytest.raises(ValueError, match=message):
+        cls("default", device=device).fit(X, (y == "pos") * 1.0 if cls is ULMFiTRegressor else y)
+
+
+def test_check_device_accepts_auto_cpu_and_the_cuda_devices_there(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    for device in ("auto", "cpu", "cuda", "cuda:0", "cuda:1"):
+        assert base.check_device(device) == device
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert base.check_device("auto") == "auto" and base.check_device("cpu") == "cpu"

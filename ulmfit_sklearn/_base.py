@@ -4,6 +4,7 @@ estimator's ``fit`` and :func:`~ulmfit_sklearn.diagnostics.lr_find` take."""
 
 import numbers
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -71,6 +72,49 @@ def validate_texts(X, name="X"):
             raise ValueError(
                 f"{name} must contain only strings; item {i} is {type(t).__name__} ({t!r:.50})")
     return [fix_surrogates(t) for t in texts]
+
+
+_re_cuda = re.compile(r"cuda(?::([0-9]+))?")
+
+
+def _cuda_devices():
+    """How many CUDA devices torch can use on this machine."""
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def _cuda_here():
+    """What CUDA devices this machine has, in words."""
+    n = _cuda_devices()
+    if n == 0:
+        return "this machine has no CUDA device"
+    return f"this machine has {n} CUDA device{'s' if n > 1 else ''} (cuda:0 to cuda:{n - 1})"
+
+
+def check_device(device):
+    """Return ``device``, or raise a ValueError naming the accepted values and
+    what this machine has.
+
+    Parameters
+    ----------
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (``N`` an int); a CUDA
+        device must exist on this machine.
+
+    Returns
+    -------
+    device : str
+        ``device``, unchanged (``"auto"`` is resolved at fit time).
+    """
+    if device in ("auto", "cpu"):
+        return device
+    match = _re_cuda.fullmatch(device) if isinstance(device, str) else None
+    if match is None:
+        raise ValueError("device must be 'auto', 'cpu', 'cuda' or 'cuda:N' (N an int), got "
+                         f"{device!r}; {_cuda_here()}")
+    if int(match.group(1) or 0) >= _cuda_devices():
+        raise ValueError(f"device {device!r} is not available: {_cuda_here()} (use 'auto' "
+                         "or 'cpu')")
+    return device
 
 
 def _is_missing(value):
@@ -229,6 +273,7 @@ class ULMFiTBase(BaseEstimator):
     # ------------------------------------------------------------------ params
     def _check_params(self):
         self._validate_params()
+        check_device(self.device)
         if getattr(self, "unfreeze_epochs", None) is not None:
             epochs = np.asarray(self.unfreeze_epochs)
             if epochs.ndim != 1 or len(epochs) == 0 or epochs.dtype.kind not in "iu" or (epochs < 0).any():

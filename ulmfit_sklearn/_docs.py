@@ -124,8 +124,10 @@ _STAGE3_PARAMS = """\
 """
 
 _RUN_PARAMS = """\
-    device : {"auto", "cpu", "cuda"} or str, default="auto"
-        Torch device; "auto" takes CUDA when available.
+    device : {"auto", "cpu", "cuda"} or "cuda:N", default="auto"
+        Torch device; "auto" takes CUDA when available, "cuda:N" the GPU of
+        index N.  ``fit`` raises a ValueError for any other value, or for a
+        CUDA device that this machine lacks, before it loads the encoder.
 
     autocast : bool or "auto", default="auto"
         Run forward passes under bf16 autocast.  "auto" turns it on for a BERT
