@@ -62,7 +62,7 @@ def test_classifier_over_a_bert_fits_predicts_and_roundtrips(hf_folder, tmp_path
     assert list(clf.classes_) == ["neg", "pos"]
     assert clf.score(X, y) > 0.75  # the words that tell the classes apart are learned
     proba = clf.predict_proba(X)
-    again = ULMFiTClassifier.load(clf.save(tmp_path / "model"))
+    again = ULMFiTClassifier.load(clf.save(tmp_path / "model", weights="float32"))
     assert isinstance(again.net_.module_, BertClassifier)
     np.testing.assert_allclose(again.predict_proba(X), proba, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(pickle.loads(pickle.dumps(clf)).predict_proba(X), proba,
@@ -168,7 +168,7 @@ def test_regressor_and_vectorizer_over_a_bert(hf_folder, tmp_path):
         np.testing.assert_allclose(features[i], expected[0].numpy(), rtol=1e-4, atol=1e-5)
     assert features.shape == (5, enc.config["hidden_size"])
     assert list(vec.get_feature_names_out()[:2]) == ["mean0", "mean1"]
-    again = ULMFiTVectorizer.load(vec.save(tmp_path / "vec"))
+    again = ULMFiTVectorizer.load(vec.save(tmp_path / "vec", weights="float32"))
     np.testing.assert_allclose(again.transform(X[:5]), features, rtol=1e-5, atol=1e-6)
 
 

@@ -89,7 +89,7 @@ def test_round_trips(fitted, data, tmp_path):
     X, _ = data
     expected = fitted.predict_proba(X)
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(fitted)).predict_proba(X), expected)
-    loaded = ulmfit_sklearn.load(fitted.save(tmp_path / "bi"))
+    loaded = ulmfit_sklearn.load(fitted.save(tmp_path / "bi", weights="float32"))
     assert (tmp_path / "bi" / "backward" / "weights.safetensors").is_file()
     np.testing.assert_array_equal(loaded.predict_proba(X), expected)
     assert loaded.bidirectional and loaded._fitted_directions() == ("forward", "backward")

@@ -39,7 +39,7 @@ def no_unpickling(monkeypatch):
 def test_classifier_round_trip_is_exact_and_unpickles_nothing(fitted, data, tmp_path,
                                                               no_unpickling):
     X, _ = data
-    folder = fitted.save(tmp_path / "model")
+    folder = fitted.save(tmp_path / "model", weights="float32")
     assert sorted(p.name for p in folder.iterdir()) == ["model.json", "vocab.txt",
                                                         "weights.safetensors"]
     loaded = ulmfit_sklearn.load(folder)
@@ -65,7 +65,7 @@ def test_label_types_and_parameters_survive(tiny_encoder_dir, data, tmp_path, la
         y[:4] = None
         params["unlabeled_label"] = float("nan")
     clf = ULMFiTClassifier(str(tiny_encoder_dir), **params).fit(X, y)
-    loaded = ulmfit_sklearn.load(clf.save(tmp_path / "m"))
+    loaded = ulmfit_sklearn.load(clf.save(tmp_path / "m", weights="float32"))
     np.testing.assert_array_equal(loaded.classes_, clf.classes_)
     assert loaded.classes_.dtype == clf.classes_.dtype
     np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
@@ -79,14 +79,14 @@ def test_regressor_multilabel_and_vectorizer_round_trip(tiny_encoder_dir, data, 
     X, y = data
     targets = np.c_[np.arange(len(X)) % 5, np.arange(len(X)) % 3].astype(float)
     reg = ULMFiTRegressor(str(tiny_encoder_dir), **FAST).fit(X, targets)
-    np.testing.assert_array_equal(ulmfit_sklearn.load(reg.save(tmp_path / "r")).predict(X),
+    np.testing.assert_array_equal(ulmfit_sklearn.load(reg.save(tmp_path / "r", weights="float32")).predict(X),
                                   reg.predict(X))
     labels = np.c_[y == "pos", np.arange(len(X)) % 2].astype(int)
     multi = ULMFiTClassifier(str(tiny_encoder_dir), **FAST).fit(X, labels)
-    loaded = ulmfit_sklearn.load(multi.save(tmp_path / "ml"))
+    loaded = ulmfit_sklearn.load(multi.save(tmp_path / "ml", weights="float32"))
     np.testing.assert_array_equal(loaded.predict_proba(X), multi.predict_proba(X))
     vec = ULMFiTVectorizer(str(tiny_encoder_dir), random_state=0).fit(X)
-    loaded = ulmfit_sklearn.load(vec.save(tmp_path / "v"))
+    loaded = ulmfit_sklearn.load(vec.save(tmp_path / "v", weights="float32"))
     np.testing.assert_array_equal(loaded.transform(X), vec.transform(X))
     assert loaded.n_features_out_ == vec.n_features_out_
     with pytest.raises(ModelFileError, match="holds a ULMFiTVectorizer"):
@@ -107,7 +107,7 @@ def test_broken_or_foreign_folders_are_clear_errors(fitted, tmp_path):
             ulmfit_sklearn.load(folder)
     (folder / "model.json").write_text(json.dumps(model))
     (folder / "weights.safetensors").write_bytes(b"not safetensors")
-    with pytest.raises(Exception):
+    with pytest.raises(ModelFileError, match="weights.safetensors"):
         ulmfit_sklearn.load(folder)
 
 

@@ -540,14 +540,18 @@ class ULMFiTBase(BaseEstimator):
         self._set_fitted({**attrs, "history_": history})
         return self
 
-    def save(self, folder):
+    def save(self, folder, weights="int8"):
         """Write the fitted estimator to ``folder`` in a safe format (weights as
         safetensors, everything else as JSON); :func:`ulmfit_sklearn.load` reads
-        it without unpickling anything.  Pickles (joblib) run code when loaded:
-        load those only from a trusted source.  Returns the folder's path."""
+        it without unpickling anything, after checking every file.  ``weights``:
+        ``"int8"`` (a quarter of the size; predictions within the tolerance that
+        docs/persistence.md gives), ``"float16"`` or ``"float32"`` (exact).  A
+        failing save leaves an earlier model in ``folder`` as it was.  Pickles
+        (joblib) run code when loaded: load those only from a trusted source.
+        Returns the folder's path."""
         from .persistence import save
 
-        return save(self, folder)
+        return save(self, folder, weights=weights)
 
     @classmethod
     def load(cls, folder):

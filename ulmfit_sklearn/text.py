@@ -193,6 +193,8 @@ class WordTokenizer:
             raise ValueError(f"the vocabulary lacks the special tokens {missing}")
         if len(set(self.itos)) != len(self.itos):
             raise ValueError("the vocabulary has duplicate entries")
+        if any("\n" in w for w in self.itos) or any("\n" in w for w in (aliases or {})):
+            raise ValueError("a vocabulary word contains a line break")
         self.stoi = {w: i for i, w in enumerate(self.itos)}
         self.aliases = dict(aliases or {})
         if any(w in self.stoi for w in self.aliases):
@@ -231,21 +233,23 @@ class WordTokenizer:
         """Write ``vocab.txt`` (a word a line) into ``folder``, and the aliases,
         if any, beside it (``word<TAB>id`` lines); returns the vocabulary's name."""
         path = Path(folder) / self.filename
-        path.write_text("\n".join(self.itos) + "\n", encoding="utf-8")
+        path.write_text("\n".join(self.itos) + "\n", encoding="utf-8", errors="surrogatepass")
         if self.aliases:
             (path.parent / self.aliases_filename).write_text(
-                "".join(f"{w}\t{i}\n" for w, i in self.aliases.items()), encoding="utf-8")
+                "".join(f"{w}\t{i}\n" for w, i in self.aliases.items()), encoding="utf-8",
+                errors="surrogatepass")
         return path.name
 
     @classmethod
     def load(cls, path):
         path = Path(path)
-        itos = path.read_text(encoding="utf-8").split("\n")
+        itos = path.read_text(encoding="utf-8", errors="surrogatepass").split("\n")
         if itos and itos[-1] == "":
             itos.pop()
         aliases = {}
         if (path.parent / cls.aliases_filename).is_file():
-            text = (path.parent / cls.aliases_filename).read_text(encoding="utf-8")
+            text = (path.parent / cls.aliases_filename).read_text(encoding="utf-8",
+                                                                  errors="surrogatepass")
             for line in text.split("\n")[:-1]:
                 word, _, i = line.rpartition("\t")
                 aliases[word] = int(i)

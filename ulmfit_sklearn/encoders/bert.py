@@ -50,6 +50,7 @@ import torch
 
 from . import FORMAT_VERSION, Encoder, EncoderError, _config_files, _read_json, _sha256
 from ..text import WordPieceTokenizer
+from ..training.numerics import SCALE_SUFFIX, stored_weights, unstored_weights  # noqa: F401  SCALE_SUFFIX re-exported
 
 #: Hugging Face name prefix -> this package's (``{i}``: the block's number).
 HF_NAMES = {
@@ -290,36 +291,17 @@ def check_bert_weights(config, state, where="encoder"):
                                f"but the config implies {shape}")
 
 
-#: Suffix of the per-row scale of a matrix stored in int8 (see :func:`quantize_rows`).
-SCALE_SUFFIX = ".int8_scale"
-
-
 def quantize_rows(state):
     """Weights for storage in about a quarter of their fp32 size: every matrix as
-    int8 with one fp16 scale per row (symmetric, ``row = int8 * scale``; the largest
-    entry of a row maps to 127), vectors in fp16.  :func:`dequantize_rows` undoes it."""
-    out = {}
-    for name, t in state.items():
-        t = t.float()
-        if t.ndim == 2:
-            scale = t.abs().amax(dim=1).clamp_min(1e-12) / 127
-            out[name] = torch.round(t / scale[:, None]).clamp(-127, 127).to(torch.int8)
-            out[name + SCALE_SUFFIX] = scale.half()
-        else:
-            out[name] = t.half()
-    return out
+    int8 with one fp16 scale per row, vectors in fp16
+    (:func:`~ulmfit_sklearn.training.numerics.stored_weights` with ``"int8"``);
+    :func:`dequantize_rows` undoes it."""
+    return stored_weights(state, "int8")
 
 
 def dequantize_rows(state):
-    """fp32 weights from :func:`quantize_rows`' storage (other tensors: made fp32)."""
-    out = {}
-    for name, t in state.items():
-        if name.endswith(SCALE_SUFFIX):
-            continue
-        if t.dtype == torch.int8:
-            t = t.float() * state[name + SCALE_SUFFIX].float()[:, None]
-        out[name] = t.float()
-    return out
+    """fp32 weights from :func:`quantize_rows`' storage."""
+    return unstored_weights(state)
 
 
 def _file_names(config):

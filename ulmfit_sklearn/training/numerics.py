@@ -1,5 +1,5 @@
 """CPU numerics for training and prediction: flushing denormals, detecting native
-bf16, and int8 weights for prediction.
+bf16, int8 weights for prediction, and the storage forms of saved weights.
 
 Gradients of a network trained at a high learning rate reach the denormal range
 (below ~1e-38), where x86 CPUs compute many times slower.  Flushing them to zero
@@ -172,3 +172,57 @@ def int8_copy(module):
         warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
         spec = dict.fromkeys(INT8_LAYERS, per_channel_dynamic_qconfig)
         return quantize_dynamic(copy.deepcopy(module).eval(), spec, dtype=torch.qint8)
+
+
+#: How a saved network's tensors can be stored (see :func:`stored_weights`).
+STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "int8": torch.int8}
+#: Suffix of the per-row scale of a matrix stored in int8.
+SCALE_SUFFIX = ".int8_scale"
+
+
+def _stored_layout(name, dtype, shape, weights):
+    """[(name, dtype, shape)] that the tensor ``name`` is stored as under ``weights``."""
+    if not dtype.is_floating_point or weights == "float32":
+        return [(name, dtype, tuple(shape))]
+    if weights == "int8" and len(shape) == 2:
+        return [(name, torch.int8, tuple(shape)), (name + SCALE_SUFFIX, torch.float16, (shape[0],))]
+    return [(name, torch.float16, tuple(shape))]
+
+
+def stored_weights(state, weights, shapes_only=False):
+    """A state dict in its storage form ``weights`` (a key of :data:`STORAGE_DTYPES`).
+
+    ``"int8"``: every floating-point matrix as int8 with one fp16 scale per row
+    (symmetric, ``row = int8 * scale``, the largest entry of a row maps to 127),
+    the other floating-point tensors in fp16: about a quarter of fp32.
+    ``"float16"``: every floating-point tensor in fp16.  ``"float32"``: as it is.
+    Integer tensors are kept.  :func:`unstored_weights` undoes it.  With
+    ``shapes_only``, ``state`` maps names to ``(dtype, shape)`` and so does the
+    result: the layout a file of this form must have.
+    """
+    out = {}
+    for name, t in state.items():
+        dtype, shape = t if shapes_only else (t.dtype, tuple(t.shape))
+        for key, kind, size in _stored_layout(name, dtype, shape, weights):
+            if shapes_only:
+                out[key] = (kind, size)
+            elif key.endswith(SCALE_SUFFIX):
+                out[key] = t.float().abs().amax(dim=1).clamp_min(1e-12).div(127).half()
+            elif kind == torch.int8 and dtype != torch.int8:
+                scale = t.float().abs().amax(dim=1).clamp_min(1e-12).div(127)
+                out[key] = torch.round(t.float() / scale[:, None]).clamp(-127, 127).to(torch.int8)
+            else:
+                out[key] = t.to(kind)
+    return out
+
+
+def unstored_weights(state):
+    """fp32 weights from :func:`stored_weights`' storage; integer tensors kept."""
+    out = {}
+    for name, t in state.items():
+        if name.endswith(SCALE_SUFFIX):
+            continue
+        if name + SCALE_SUFFIX in state:
+            t = t.float() * state[name + SCALE_SUFFIX].float()[:, None]
+        out[name] = t.float() if t.dtype.is_floating_point else t
+    return out
