@@ -218,3 +218,16 @@ def test_check_device_accepts_auto_cpu_and_the_cuda_devices_there(monkeypatch):
         assert base.check_device(device) == device
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert base.check_device("auto") == "auto" and base.check_device("cpu") == "cpu"
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+@pytest.mark.parametrize("X", [["", " "], ["\n", "\t \r\n", "\u3000", ""]])
+def test_documents_all_empty_or_whitespace_are_refused(cls, X, monkeypatch):
+    from ulmfit_sklearn.diagnostics import lr_find
+
+    monkeypatch.setattr(base, "load_encoder", _no_encoder)
+    y = [0.0, 1.0] * (len(X) // 2) if cls is ULMFiTRegressor else ["a", "b"] * (len(X) // 2)
+    with pytest.raises(ValueError, match="all documents are empty or whitespace"):
+        cls("default").fit(X, y)
+    with pytest.raises(ValueError, match="all documents are empty or whitespace"):
+        lr_find(cls("default"), X, y, stage="lm")

@@ -317,9 +317,15 @@ class ULMFiTBase(BaseEstimator):
 
     # ------------------------------------------------------------------ data
     def _texts(self, X, reset):
+        """X as a list of str (:func:`validate_texts`); with ``reset`` (a fit), a
+        ValueError when no document has a word, as CountVectorizer raises on an
+        empty vocabulary (a few empty documents among others are fine)."""
         texts = validate_texts(X)
         if reset and len(texts) == 0:
             raise ValueError("X is empty: fit needs at least one document")
+        if reset and not any(t.strip() for t in texts):
+            raise ValueError(f"X has no words to fit on: all documents are empty or whitespace "
+                             f"({len(texts)} documents)")
         return texts
 
     def _targets(self, y, n):
