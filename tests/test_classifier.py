@@ -244,6 +244,12 @@ def test_int_labels_with_a_str_unlabeled_marker_keep_their_type(tiny_encoder_dir
     assert set(clf.predict(X).tolist()) <= {0, 1}
 
 
+def test_labels_mixing_types_beside_an_unlabeled_marker_are_refused(clf):
+    with pytest.raises(ValueError, match=r"Mix of label input types .* e\.g\. 'b' and 0"):
+        clf.set_params(unlabeled_label="u").fit(["a", "b", "c", "d"], [0, "u", 1, "b"])
+    assert not hasattr(clf, "net_")
+
+
 def test_nan_as_unlabeled_marker_makes_missing_labels_unlabeled(tiny_encoder_dir, data):
     X, y = data
     y_missing = np.array(y, dtype=object)
@@ -299,6 +305,8 @@ def test_bad_X(clf, X, match):
     (["a", "b", "c"], ["x", "y", float("nan")], "missing values"),  # not a class 'nan'
     (["a", "b", "c"], np.array(["x", "y", float("nan")], dtype=object), "missing values"),
     ([], [], "empty"),
+    (["a", "b", "c", "d"], [0, "a", 1, "b"], r"Mix of label input types \(string and number\)"),
+    (["a", "b", "c"], np.array(["x", 1.5, "y"], dtype=object), "Mix of label input types"),
 ])
 def test_bad_y(clf, X, y, match):
     with pytest.raises(ValueError, match=match):

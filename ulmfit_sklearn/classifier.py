@@ -15,6 +15,17 @@ from ._compat import Interval, StrOptions, check_score_weight
 from ._docs import fill_doc
 
 
+def _check_label_types(y):
+    """A ValueError where the labels mix strings and numbers, as scikit-learn's
+    ``unique_labels`` raises (numpy would turn the numbers into strings).  Only
+    labeled rows are checked: int labels beside a str ``unlabeled_label`` are fine."""
+    strings = [v for v in y if isinstance(v, str)]
+    if 0 < len(strings) < len(y):
+        number = next(v for v in y if not isinstance(v, str))
+        raise ValueError(f"Mix of label input types (string and number) in y, e.g. "
+                         f"{strings[0]!r} and {number!r}: give every label the same type")
+
+
 class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
     """Text classifier by ULMFiT (Howard & Ruder 2018), as a scikit-learn estimator.
 
@@ -141,8 +152,9 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
         X : iterable of str
             Training documents (and unlabeled ones, see ``unlabeled_label``).
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
-            Class labels (str, int, bool, ...), or a 0/1 indicator matrix for
-            multi-label classification.
+            Class labels of one type (str, int, bool, ...: strings mixed with
+            numbers are an error, as in scikit-learn), or a 0/1 indicator matrix
+            for multi-label classification.
 
         Returns
         -------
@@ -158,6 +170,7 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
         labeled = self._labeled_mask(y)
         y_lab = y[labeled]
         if y_lab.dtype == object:  # e.g. ints mixed with a str unlabeled marker
+            _check_label_types(y_lab)
             y_lab = np.asarray(y_lab.tolist())
         if len(y_lab) == 0:
             raise ValueError("y has no labeled rows: every target equals unlabeled_label")
