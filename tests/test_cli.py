@@ -248,6 +248,18 @@ def test_evaluate_on_an_empty_file(files, model_file, capsys):
     _one_line_error(capsys, "no rows to evaluate")
 
 
+@pytest.mark.parametrize("name, content", [("empty.csv", ""), ("header.csv", "review\n"),
+                                           ("blank.txt", "\n \n"), ("empty.jsonl", "")])
+def test_predict_on_an_empty_file(files, model_file, capsys, name, content):
+    empty = files["dir"] / name
+    empty.write_text(content)
+    out = files["dir"] / "predictions.csv"
+    assert main(["predict", str(model_file), str(empty), "--text-column", "review",
+                 "--output", str(out), "--quiet"]) == 2
+    _one_line_error(capsys, "no texts to predict (the file is empty")
+    assert not out.exists()
+
+
 def test_evaluate_needs_labels(files, model_file, capsys):
     txt = files["dir"] / "unlabeled.txt"
     txt.write_text("a great film\n")

@@ -220,6 +220,9 @@ def predict(argv=None):
         _check_output(a.output, "--output")
     model = load_model(a.model)
     X, _ = _read(a.data, a.text_column, None)
+    if not X:  # almost always a mistake (the wrong file, a failed export): not an empty CSV
+        raise CLIError(f"{a.data}: no texts to predict (the file is empty, or holds only a "
+                       "header or blank lines)")
     proba = a.proba and hasattr(model, "predict_proba")
     pred, prob = _predict(model, X, a.batch_size, a.quiet, proba)
     header = ["prediction"] + ([f"proba_{c}" for c in model.classes_] if proba else [])
