@@ -76,6 +76,23 @@ def test_unknown_name_lists_the_bundled_ones():
         load_encoder("no-such-encoder")
 
 
+def test_a_bare_bundled_name_is_the_bundled_encoder_beside_a_folder_of_that_name(tmp_path,
+                                                                                   monkeypatch):
+    from pathlib import Path
+
+    from ulmfit_sklearn.encoders import AWD_LSTM_ENCODER, BUNDLED_DIR
+
+    monkeypatch.chdir(tmp_path)
+    for name in (AWD_LSTM_ENCODER, "mine"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text("{}")  # a folder, but not an encoder
+    assert Path(load_encoder(AWD_LSTM_ENCODER).path) == BUNDLED_DIR / AWD_LSTM_ENCODER
+    for path in (f"./{AWD_LSTM_ENCODER}", str(tmp_path / AWD_LSTM_ENCODER),
+                 Path(AWD_LSTM_ENCODER), "mine"):  # a path, or a name nothing bundled has
+        with pytest.raises(EncoderError, match="metadata.json"):  # the folder is read
+            load_encoder(path)
+
+
 def test_missing_folder():
     with pytest.raises(EncoderError, match="not found"):
         load_encoder("/nonexistent/folder")

@@ -37,7 +37,8 @@ A BERT (``"architecture": "bert"``) has other sizes and files, and a folder in
 the Hugging Face layout loads too: see :mod:`ulmfit_sklearn.encoders.bert`.
 
 ``load_encoder(spec)`` takes the name of a bundled encoder (a folder beside this
-file), a path to an encoder folder, or an :class:`Encoder`.  Loading checks that the
+file; a bare bundled name never means a folder of the working directory), a path
+to an encoder folder, or an :class:`Encoder`.  Loading checks that the
 files ``config.json`` names lie inside the folder, their checksums, and that the
 weights' tensors have the shapes the config's sizes imply (:func:`check_weights`).
 Nothing here touches the network.
@@ -134,6 +135,13 @@ class Encoder:
 def bundled_encoders():
     """Names of the encoders shipped in the package."""
     return sorted(p.name for p in BUNDLED_DIR.iterdir() if (p / "config.json").is_file())
+
+
+def _is_bare_name(spec):
+    """Whether ``spec`` is a str without a path separator, which names a bundled
+    encoder before a folder (``"./name"``, an absolute path and a
+    :class:`~pathlib.Path` are paths)."""
+    return isinstance(spec, str) and "/" not in spec and "\\" not in spec
 
 
 def _named_folder(name):
@@ -578,6 +586,13 @@ def direction_of(encoder):
 def load_encoder(spec, direction=None):
     """Load an encoder from a bundled name, a folder path, or pass an Encoder through.
 
+    A bare bundled name (a str without a path separator, such as
+    ``"minilm-l6"``) always means the bundled encoder, even where the working
+    directory holds a folder of that name: to load that folder, write a path
+    (``"./minilm-l6"``, an absolute path, or a :class:`~pathlib.Path`).  Any
+    other str is a folder path (a bare name that is not bundled: the folder of
+    that name, if there is one).
+
     ``direction`` ("forward" or "backward"; None: whichever the folder holds) picks
     the language model that reads that way: the folder's own, or the one in its
     subfolder named after the direction (``backward/`` beside a forward model, as
@@ -591,8 +606,8 @@ def load_encoder(spec, direction=None):
         if spec == "default":
             spec = DEFAULT_ENCODER
         folder = Path(spec)
-        if isinstance(spec, str) and "/" not in spec and "\\" not in spec and not folder.exists():
-            folder = _named_folder(spec)
+        if _is_bare_name(spec) and (spec in bundled_encoders() or not folder.exists()):
+            folder = _named_folder(spec)  # Path("./x") is Path("x"): decided on the str
         if direction is not None and (folder / direction / "config.json").is_file():
             folder = folder / direction
         encoder = load_encoder_folder(folder)
