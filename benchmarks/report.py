@@ -140,6 +140,8 @@ README_SETS = {"agnews": "AG News (news topic)", "sst2": "SST-2 (sentence sentim
 #: ULMFiT ones (``ulmfit...``).
 README_METHODS = [("ulmfit", "ULMFiTClassifier (default: AWD-LSTM)"),
                   ("ulmfit:minilm-l6", 'ULMFiTClassifier("minilm-l6")'),
+                  ("finetune_plain:minilm-l6", "MiniLM fine-tuned the standard way"),
+                  ("setfit", "SetFit (MiniLM)"),
                   ("frozen_logreg:minilm-l6", "frozen MiniLM + LogisticRegressionCV"),
                   ("tfidf_logreg", "TF-IDF + LogisticRegressionCV")]
 
@@ -147,7 +149,8 @@ README_METHODS = [("ulmfit", "ULMFiTClassifier (default: AWD-LSTM)"),
 def readme_table(curve_rows, methods=README_METHODS):
     """The README's summary: mean test error per data set and n of each of ``methods``
     (the lowest in bold), with the package commits of the ULMFiT columns' runs (the
-    README shows this between its ``results`` markers)."""
+    README shows this between its ``results`` markers).  A row shows the n where every
+    ULMFiT column has runs; a baseline not run there shows "–"."""
     groups, commits = defaultdict(list), defaultdict(set)
     ours = {m for m, _ in methods if m.startswith("ulmfit")}
     for r in current(curve_rows):
@@ -159,15 +162,17 @@ def readme_table(curve_rows, methods=README_METHODS):
            "| --- | --- | " + "--- | " * len(methods) + "--- |"]
     for ds, title in README_SETS.items():
         ns = sorted({n for d, m, n in groups
-                     if d == ds and all((d, x, n) in groups for x, _ in methods)})
+                     if d == ds and all((d, x, n) in groups for x in ours)})
         if not ns:
             continue
         cells = {m: [] for m, _ in methods}
         for n in ns:
-            errs = {m: 100 * np.mean(groups[(ds, m, n)]) for m, _ in methods}
+            errs = {m: 100 * np.mean(groups[(ds, m, n)]) for m, _ in methods
+                    if (ds, m, n) in groups}
             best = min(errs.values())
-            for m, e in errs.items():
-                cells[m].append(f"**{e:.1f}**" if e == best else f"{e:.1f}")
+            for m, _ in methods:
+                e = errs.get(m)
+                cells[m].append("–" if e is None else f"**{e:.1f}**" if e == best else f"{e:.1f}")
         out.append(f"| {title} | {' / '.join(f'{n:,}' for n in ns)} | "
                    + " | ".join(f"{' / '.join(cells[m])} %" for m, _ in methods)
                    + f" | {', '.join(sorted(commits[ds]))} |")
