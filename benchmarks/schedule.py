@@ -65,6 +65,55 @@ SETTINGS = {
     "frozen_logreg": None,
 }
 
+#: The paper's ablations (its tables 6 and 7) for a BERT encoder (issue 31), each one
+#: change from the estimator's defaults (stage 2 on the masked LM, gradual unfreezing
+#: [1, 1, 1, 2] with each stage's peak halving and the last at lr / 20, lr 1e-3,
+#: lr_decay 1.0, STLR, drop_mult 0.5, mean pooling, no last-stage floor).  ``floor``
+#: and ``pooling`` are not estimator parameters: the run patches them in.
+BERT_ABLATIONS = {
+    "b_default": {},
+    # full fine-tuning (one stage, every layer from the first step) at BERT's usual rates
+    "b_full_lr5e-5": {"unfreeze_epochs": [5], "lr": 5e-5},
+    "b_full_lr1e-4": {"unfreeze_epochs": [5], "lr": 1e-4},
+    "b_full_lr3e-4": {"unfreeze_epochs": [5], "lr": 3e-4},
+    # the rate of the gradual schedule
+    "b_lr1e-4": {"lr": 1e-4},
+    "b_lr3e-4": {"lr": 3e-4},
+    "b_lr3e-3": {"lr": 3e-3},
+    # discriminative rates: the paper's factor, and about BERT practice's 0.9 per block
+    # (two blocks a group)
+    "b_decay2.6": {"lr_decay": 2.6},
+    "b_decay1.2": {"lr_decay": 1.2},
+    # the schedule's shape: linear warm-up then decay to ~0 (a huge STLR ratio), constant
+    "b_linear": {"stlr_ratio": 1e4},
+    "b_nostlr": {"stlr": False},
+    # optimizer steps of the last stage at small n (a floor, as the AWD-LSTM's), or epochs
+    "b_floor64": {"floor": 64},
+    "b_floor256": {"floor": 256},
+    "b_g1116": {"unfreeze_epochs": [1, 1, 1, 6]},
+    "b_bs8": {"batch_size": 8},
+    "b_bs16": {"batch_size": 16},
+    "b_bs32": {"batch_size": 32},
+    "b_nolm": {"lm_epochs": 0},
+    "b_drop1": {"drop_mult": 1.0},
+    "b_drop0": {"drop_mult": 0.0},
+    "b_maxlen128": {"max_len": 128},
+    "b_maxlen512": {"max_len": 512},
+    "b_cls": {"pooling": "cls"},
+    "b_concat": {"pooling": "concat"},
+}
+SETTINGS.update(BERT_ABLATIONS)
+
+
+@contextlib.contextmanager
+def last_stage_floor(steps):
+    """The default schedule's last-stage floor of a BERT set to ``steps``."""
+    if steps is None:
+        yield
+        return
+    with mock.patch.dict(_base.MIN_LAST_STAGE_STEPS, {"bert": steps}):
+        yield
+
 
 @contextlib.contextmanager
 def bert_pooling(pooling):
@@ -112,7 +161,8 @@ def main():
                             clf = embedding_logreg(a.pretrained).fit(Xtr, ytr)
                         else:
                             params = dict(SETTINGS[name])
-                            with bert_pooling(params.pop("pooling", None)):
+                            with bert_pooling(params.pop("pooling", None)), \
+                                    last_stage_floor(params.pop("floor", None)):
                                 clf = ULMFiTClassifier(a.pretrained, memory=cache,
                                                        random_state=seed, **params).fit(Xtr, ytr)
                         fit_s = time.perf_counter() - t0
