@@ -367,7 +367,7 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
                   if not isinstance(x, dict)})
     for r in alias_rows:  # in file order, so the newest row wins
         v[f"alias:{r['variant']}:{r['dataset']}:{r['seed']}"] = f"{100 * r['error']:.1f}"
-    for r in size_rows[-1:]:
+    for r in [r for r in size_rows if "weights" not in r][-1:]:  # the bundled-sample rows
         v.update({f"size:{k}": str(x) for k, x in r.items() if not isinstance(x, dict)})
     for r in step_rows:  # in file order, so the newest row wins
         stage = f"{r['stage']}s" if r.get("sampled_softmax") else r["stage"]
@@ -896,6 +896,24 @@ def plot_curves(groups):
         plt.close(fig)
 
 
+def model_size(rows):
+    """Size of a fitted model's folder in each weight storage form, and how far its
+    test predictions move from the fitted model's (benchmarks/model_size.py
+    --datasets): one row per encoder, data set and form; the newest run wins."""
+    rows = {(r["encoder"], r["dataset"], r["n"], r["seed"], r["weights"]): r
+            for r in rows if "weights" in r}
+    out = ["| encoder | data set (n, seed) | storage | folder | test error: fitted / loaded "
+           "| predictions changed | largest probability change | commit |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for (enc, ds, n, seed, weights), r in sorted(rows.items()):
+        out.append(f"| {enc} | {ds} ({n}, {seed}) | {weights} | {r['folder_mb']:.1f} MB | "
+                   f"{100 * r['error']:.1f} / {100 * r['stored_error']:.1f} % | "
+                   f"{r['changed_predictions']} of {r['n_test']} "
+                   f"({100 * r['changed_predictions'] / r['n_test']:.2f} %) | "
+                   f"{r['max_abs_proba_diff']:.4f} | {r.get('git_commit')} |")
+    return "\n".join(out)
+
+
 def main():
     commentary = ROOT / "benchmarks" / "commentary.md"
     parts = ["# Benchmarks", "",
@@ -930,6 +948,11 @@ def main():
               "## Scaling", "", scaling(read("scaling.jsonl")), "",
               "### Memory of one training step", "", step_memory(read("step_memory.jsonl")), "",
               "## int8 prediction", "", quantize(read("quantize.jsonl")), "",
+              "## Model size: how saved weights are stored", "",
+              "`benchmarks/model_size.py --pretrained ENCODER --n 100 --datasets trec6 sst2 "
+              "agnews imdb`: one fit per data set (seed 0), saved in each form and loaded "
+              "again; its test predictions against the fitted model's (IMDb: 1,000 test "
+              "reviews).", "", model_size(read("model_size.jsonl")), "",
               "## Small training sets: many seeds", "", small_n(read("small_n.jsonl")), "",
               "Settings on validation splits carved from the training set (the test split is "
               "not read; `benchmarks/schedule.py --n 100 --seeds 0 ... 9`):", "",

@@ -338,3 +338,16 @@ def test_step_profile_table_and_values_use_each_stages_newest_row(report):
     assert values["profile:lm:phase_share.backward"] == "55.0"
     assert values["profile:lm:peak_matmul_gflops.float32"] == "150"
     assert report.profile_steps([]).startswith("No step profile")
+
+
+def test_model_size_table_and_slots_keep_the_sample_rows(report):
+    sample = {"n": 60, "pickle_mb": 33.0, "folder_mb": 32.7, "git_commit": "a"}
+    stored = [{"encoder": "minilm-l6", "dataset": "sst2", "n": 100, "seed": 0, "weights": w,
+               "folder_mb": mb, "error": 0.2, "stored_error": e, "changed_predictions": c,
+               "n_test": 1000, "max_abs_proba_diff": d, "git_commit": "b"}
+              for w, mb, e, c, d in (("float32", 90.8, 0.2, 0, 0.0), ("int8", 23.1, 0.201, 3, 0.012))]
+    table = report.model_size(stored + [sample])
+    assert "| minilm-l6 | sst2 (100, 0) | int8 | 23.1 MB | 20.0 / 20.1 % | 3 of 1000 (0.30 %) | 0.0120 | b |" in table
+    assert table.count("\n") == 3  # the heading, the rule and two rows: the sample row is not one
+    values = report.numbers([], [], [], [], [], [], [], [], [sample] + stored, [], [], [], [], [])
+    assert values["size:folder_mb"] == "32.7"
