@@ -279,6 +279,24 @@ def test_a_head_is_trained_for_a_bert_without_one(hf_folder, tmp_path):
         torch.testing.assert_close(headed.state_dict[k], v, atol=2e-3, rtol=1e-2)
 
 
+def test_a_new_head_depends_on_the_seed_alone(hf_folder, tmp_path):
+    """The fresh head is initialised under the seed: two runs with one seed write the
+    same weights (the global generator's state does not matter)."""
+    from ulmfit_sklearn.pretrain import train_mlm_head
+
+    X, _ = _data(16)
+    enc = load_encoder(hf_folder)
+    runs = []
+    for i in range(2):
+        torch.manual_seed(100 + i)  # the caller's generator differs between the runs
+        out = train_mlm_head(enc, X, tmp_path / f"run{i}", head_epochs=1, all_epochs=0,
+                             batch_size=8, seed=3)
+        runs.append(load_encoder(out).state_dict)
+    assert set(runs[0]) == set(runs[1])
+    for k in runs[0]:
+        torch.testing.assert_close(runs[0][k], runs[1][k], atol=0, rtol=0, msg=k)
+
+
 def test_mlm_head_command_reads_every_kth_paragraph(hf_folder, tmp_path):
     from ulmfit_sklearn.cli import main
 

@@ -118,9 +118,21 @@ def test_score_rejects_bad_sample_weight_first(which, weight, binary, regressor,
 
 @pytest.mark.parametrize("which", ["classifier", "regressor"])
 def test_score_uses_sample_weight(which, binary, regressor, data):
+    """Weights that differ from row to row change the score as scikit-learn's metric
+    computes it (equal weights would pass with the weights ignored)."""
+    from sklearn.metrics import accuracy_score, r2_score
+
     X, y = data
     est = binary if which == "classifier" else regressor
-    target = y if which == "classifier" else (y == "pos") * 3.0 + 1
+    if which == "classifier":  # a quarter of the labels flipped, so some rows are wrong
+        target = np.where(np.arange(len(y)) % 4 == 0, np.where(y == "pos", "neg", "pos"), y)
+        metric = accuracy_score
+    else:
+        target, metric = (y == "pos") * 3.0 + 1 + np.arange(len(y)) % 3, r2_score
+    weight = 1.0 + 9.0 * (np.arange(len(X)) % 4 == 0)  # the flipped rows weigh ten times more
+    weighted = est.score(X, target, sample_weight=weight)
+    assert weighted == pytest.approx(metric(target, est.predict(X), sample_weight=weight))
+    assert weighted != pytest.approx(est.score(X, target))
     assert est.score(X, target, sample_weight=[2.0] * len(X)) == pytest.approx(
         est.score(X, target))
 
@@ -133,6 +145,37 @@ def test_classifier_score_weights_skip_unlabeled_rows(tiny_encoder_dir):
     weight = np.ones(len(X))
     weight[::4] = 1e6  # weights of unlabeled rows are dropped with the rows
     assert clf.score(X, y, sample_weight=weight) == pytest.approx(clf.score(X, y))
+
+
+# ---------------------------------------------------------------- fit's parameter validation
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("cls", [ULMFiTClassifier, ULMFiTRegressor, ULMFiTVectorizer])
+def test_fit_validates_as_scikit_learn_fit_context_does(cls, tiny_encoder_dir, data, monkeypatch):
+    """``fit`` checks the parameters once, through scikit-learn's fit context: not under
+    ``skip_parameter_validation``, and the scikit-learn calls inside it skip theirs."""
+    X, y = data
+    target = y if cls is ULMFiTClassifier else (y == "pos") * 1.0
+    calls, nested = [], []
+    real = cls._validate_params
+    monkeypatch.setattr(cls, "_validate_params", lambda self: calls.append(1) or real(self))
+
+    def stop(self, *args, **kwargs):
+        nested.append(sklearn.get_config()["skip_parameter_validation"])
+        raise _Stop
+
+    monkeypatch.setattr(cls, "_run_stages", stop)
+    est = cls(str(tiny_encoder_dir), **({} if cls is ULMFiTVectorizer else FAST))
+    with pytest.raises(_Stop):
+        est.fit(X, target)
+    assert calls == [1] and nested == [True]
+    with sklearn.config_context(skip_parameter_validation=True), pytest.raises(_Stop):
+        est.fit(X, target)
+    assert calls == [1]
+    with pytest.raises(_compat.InvalidParameterError):
+        cls(str(tiny_encoder_dir), lm_lr_decay=0.5).fit(X, target)
 
 
 # ---------------------------------------------------------------- scikit-learn versions

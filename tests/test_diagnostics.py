@@ -89,6 +89,8 @@ def test_lr_find_bounds_and_stage(tiny_encoder_dir, data):
         lr_find(vec, data[0])
     with pytest.raises(ValueError, match="stage"):
         lr_find(vec, data[0], stage="head")
+    with pytest.raises(ValueError, match="needs a classifier"):  # not NotImplementedError
+        lr_find(vec, data[0], data[1], stage="classifier")
     with pytest.raises(ValueError, match="start_lr"):
         lr_find(vec, data[0], stage="lm", start_lr=1.0, end_lr=0.1)
 

@@ -272,7 +272,16 @@ class ULMFiTBase(BaseEstimator):
 
     # ------------------------------------------------------------------ params
     def _check_params(self):
+        """Every parameter check, for the paths that are not a ``fit`` (``lr_find``,
+        loading, the command line): scikit-learn's constraints, then
+        :meth:`_check_param_values`.  A ``fit`` is decorated with
+        :func:`~ulmfit_sklearn._compat.fit_context`, which does the first."""
         self._validate_params()
+        self._check_param_values()
+
+    def _check_param_values(self):
+        """What the constraints cannot say: the device exists, the schedule is a
+        sequence of epochs."""
         check_device(self.device)
         if getattr(self, "unfreeze_epochs", None) is not None:
             epochs = np.asarray(self.unfreeze_epochs)
@@ -529,9 +538,10 @@ class ULMFiTBase(BaseEstimator):
             verbose=self.verbose, lr_range=lr_range)
 
     def _fit(self, X, y):
-        """The estimators' ``fit``: validate, run stages 2 and 3, then set the
-        attributes (only once everything succeeded)."""
-        self._check_params()
+        """The estimators' ``fit`` (under :func:`~ulmfit_sklearn._compat.fit_context`,
+        which validated the parameters): check the rest, run stages 2 and 3, then
+        set the attributes (only once everything succeeded)."""
+        self._check_param_values()
         texts = self._texts(X, reset=True)
         targets = self._training_targets(texts, y)
         attrs, history = dict(targets.attrs), {}

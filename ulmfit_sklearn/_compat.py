@@ -3,9 +3,12 @@
 
 scikit-learn's parameter validation (``Interval``, ``StrOptions``,
 ``InvalidParameterError``) lives in the private ``sklearn.utils._param_validation``;
-``BaseEstimator._validate_params``, which the estimators call, uses it too.  If a
-scikit-learn release moves it, this import is the one line to change.
+``BaseEstimator._validate_params`` uses it too.  The estimators' ``fit`` methods
+validate through :func:`fit_context` (scikit-learn's private ``_fit_context``).  If
+a scikit-learn release moves them, these imports are the lines to change.
 """
+
+import functools
 
 import numpy as np
 
@@ -23,6 +26,32 @@ except ImportError as exc:  # pragma: no cover - depends on the installed scikit
         f"the installed scikit-learn {sklearn.__version__} lacks it ({exc}). Install a "
         "supported scikit-learn, or report this at the project's issue tracker."
     ) from exc
+
+try:
+    from sklearn.base import _fit_context
+except ImportError:  # pragma: no cover - every supported scikit-learn (>= 1.6) has it
+    _fit_context = None
+
+
+def fit_context(*, prefer_skip_nested_validation=True):
+    """Decorate a ``fit`` method as scikit-learn's own: validate the estimator's
+    parameters against ``_parameter_constraints`` first (unless scikit-learn's
+    ``skip_parameter_validation`` is set), and let the scikit-learn calls inside it
+    skip their validation (``prefer_skip_nested_validation``).
+
+    scikit-learn's private ``sklearn.base._fit_context`` where the installed version
+    has it (all supported ones do); else a stand-in that only validates.
+    """
+    if _fit_context is not None:
+        return _fit_context(prefer_skip_nested_validation=prefer_skip_nested_validation)
+
+    def decorator(fit_method):  # pragma: no cover - see above
+        @functools.wraps(fit_method)
+        def wrapper(estimator, *args, **kwargs):
+            estimator._validate_params()
+            return fit_method(estimator, *args, **kwargs)
+        return wrapper
+    return decorator
 
 
 def check_score_weight(sample_weight, n_samples):
@@ -62,4 +91,4 @@ def check_score_weight(sample_weight, n_samples):
 
 
 __all__ = ["Interval", "InvalidParameterError", "StrOptions", "SKLEARN_MIN_VERSION",
-           "check_score_weight"]
+           "check_score_weight", "fit_context"]

@@ -11,7 +11,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import AUTO, Targets, ULMFiTBase
-from ._compat import Interval, StrOptions, check_score_weight
+from ._compat import Interval, StrOptions, check_score_weight, fit_context
 from ._docs import fill_doc
 
 
@@ -144,6 +144,7 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
         self.random_state = random_state
         self.verbose = verbose
 
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Fine-tune the language model on X, then train the classifier on (X, y).
 

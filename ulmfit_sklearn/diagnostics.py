@@ -14,8 +14,7 @@ Plots need matplotlib (``pip install matplotlib``); nothing else here does.
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.base import clone
-
+from sklearn.base import clone, is_classifier, is_regressor
 
 
 @dataclass
@@ -103,7 +102,7 @@ def lr_find(estimator, X, y=None, *, stage="classifier", start_lr=1e-7, end_lr=1
     texts = est._texts(X, reset=True)
     targets = None
     if stage == "classifier":
-        if not hasattr(est, "_training_targets") or y is None:
+        if not (is_classifier(est) or is_regressor(est)) or y is None:
             raise ValueError("stage='classifier' needs a classifier or regressor and y")
         targets = est._training_targets(texts, y)
     run = est._run_stages(texts, targets, lr_range=(float(start_lr), float(end_lr), int(num_it)),

@@ -541,8 +541,9 @@ def train_mlm_head(encoder, texts, out_dir, *, head_epochs=1, all_epochs=1, head
     common = dict(lr_decay=1.0, batch_size=batch_size, cut_frac=0.1, ratio=32, seed=seed,
                   device=device, autocast=autocast, verbose=verbose, mask_id=tok.mask_id,
                   special_ids=tok.special_ids)
-    model, curve = build_bert_mlm(encoder, **encoder.config["dropout"]), []
-    with seeded(seed, device):
+    curve = []
+    with seeded(seed, device):  # a fresh head's initialisation depends on the seed alone
+        model = build_bert_mlm(encoder, **encoder.config["dropout"])
         for epochs, lr, frozen in ((head_epochs, head_lr, ("encoder.",)), (all_epochs, all_lr, ())):
             if epochs:
                 net = finetune_masked_lm(model, docs, epochs=epochs, lr=lr, frozen=frozen, **common)

@@ -6,7 +6,7 @@ from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import AUTO, Targets, ULMFiTBase
-from ._compat import check_score_weight
+from ._compat import check_score_weight, fit_context
 from ._docs import fill_doc
 
 
@@ -99,6 +99,7 @@ class ULMFiTRegressor(RegressorMixin, ULMFiTBase):
             raise ValueError("y contains NaN or infinity")
         return y
 
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Fine-tune the language model on X, then train the regressor on (X, y).
 

@@ -7,7 +7,7 @@ from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import AUTO, ULMFiTBase
-from ._compat import Interval
+from ._compat import Interval, fit_context
 from ._docs import fill_doc
 from .training.stages import make_inference_net, seeded
 
@@ -93,6 +93,7 @@ class ULMFiTVectorizer(TransformerMixin, ULMFiTBase):
         self.random_state = random_state
         self.verbose = verbose
 
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Load the encoder and fine-tune its language model on X (``lm_epochs``).
 
@@ -108,7 +109,7 @@ class ULMFiTVectorizer(TransformerMixin, ULMFiTBase):
         self : ULMFiTVectorizer
             The fitted transformer.
         """
-        self._check_params()
+        self._check_param_values()
         texts = self._texts(X, reset=True)
         run = self._run_stages(texts)
         with seeded(self._seed(), self._device()):
