@@ -1,7 +1,6 @@
 """ULMFiT (Howard & Ruder 2018) as scikit-learn estimators, trained through skorch."""
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .classifier import ULMFiTClassifier  # noqa: E402
 from .regressor import ULMFiTRegressor  # noqa: E402
 from .vectorizer import ULMFiTVectorizer  # noqa: E402

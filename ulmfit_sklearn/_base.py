@@ -15,8 +15,9 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, check_memory
 
-from . import __version__
+from . import persistence
 from ._compat import Interval, StrOptions
+from ._version import __version__
 from .encoders import (AWD_LSTM_ENCODER, DIRECTIONS, Encoder, alias_vector_words,
                        extend_vocabulary, load_encoder, lm_state_dict,
                        nearest_vocabulary_words, new_words, random_encoder)
@@ -26,6 +27,8 @@ from .training.batching import DocumentDataset
 from .training.numerics import int8_copy, native_bf16
 from .training.stages import (AUTO, PREDICT_TOKENS, finetune_language_model, finetune_masked_lm,
                               make_inference_net, seeded, train_classifier)
+from .exceptions import ModelFileError, check_version
+from .exceptions import InconsistentVersionWarning  # noqa: F401  (re-exported: its home was here)
 from .transformer import BertClassifier, WindowPoolEncoder
 
 #: Stage 3's peak learning rate for ``lr="auto"``, by encoder architecture.
@@ -212,18 +215,12 @@ def _cached_finetune(texts, encoder_key, lm_params, seed, version, *, encoder, d
     return finetune_encoder(encoder, docs, seed=seed, device=device, verbose=verbose, **lm_params)
 
 
-class InconsistentVersionWarning(UserWarning):
-    """A fitted estimator is loaded by another ulmfit-sklearn version than saved it."""
-
-    def __init__(self, saved, current):
-        self.saved, self.current = saved, current
-        super().__init__(
-            f"this estimator was saved by ulmfit-sklearn {saved} and is loaded by version "
-            f"{current}: it may fail or predict differently; refit it, or install {saved}")
-
-
 class ULMFiTBase(BaseEstimator):
     """Shared machinery of the ULMFiT estimators (not for direct use)."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        persistence.register_estimator(cls)  # what ulmfit_sklearn.load can build
 
     def __getstate__(self):
         state = dict(super().__getstate__(), _ulmfit_sklearn_version=__version__)
@@ -231,9 +228,8 @@ class ULMFiTBase(BaseEstimator):
         return state
 
     def __setstate__(self, state):
-        saved = state.pop("_ulmfit_sklearn_version", "unknown (before 0.1.0)")
-        if saved != __version__:
-            warnings.warn(InconsistentVersionWarning(saved, __version__), stacklevel=2)
+        check_version(state.pop("_ulmfit_sklearn_version", "unknown (before 0.1.0)"),
+                      __version__)
         super().__setstate__(state)
 
     _parameter_constraints = {
@@ -565,16 +561,12 @@ class ULMFiTBase(BaseEstimator):
         failing save leaves an earlier model in ``folder`` as it was.  Pickles
         (joblib) run code when loaded: load those only from a trusted source.
         Returns the folder's path."""
-        from .persistence import save
-
-        return save(self, folder, weights=weights)
+        return persistence.save(self, folder, weights=weights)
 
     @classmethod
     def load(cls, folder):
         """Read an estimator of this class that :meth:`save` wrote."""
-        from .persistence import ModelFileError, load
-
-        est = load(folder)
+        est = persistence.load(folder)
         if not isinstance(est, cls):
             raise ModelFileError(f"{folder} holds a {type(est).__name__}, not a {cls.__name__}")
         return est

@@ -102,8 +102,9 @@ def load_model(path):
     not one, or if another version of the package saved it."""
     import joblib
 
-    from ._base import InconsistentVersionWarning, ULMFiTBase
-    from .persistence import ModelFileError, load
+    from ._base import ULMFiTBase
+    from .exceptions import InconsistentVersionWarning, ModelFileError
+    from .persistence import load
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", InconsistentVersionWarning)
@@ -315,7 +316,7 @@ def demo(argv=None):
 
 
 def _pretrain(argv):
-    from .encoders import EncoderError
+    from .exceptions import EncoderError
     from .pretrain import main as pretrain_main
 
     try:
@@ -325,7 +326,7 @@ def _pretrain(argv):
 
 
 def _mlm_head(argv):
-    from .encoders import EncoderError
+    from .exceptions import EncoderError
     from .pretrain import mlm_head_main
 
     try:

@@ -39,16 +39,17 @@ import numbers
 import os
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import __version__
+from ._version import __version__
+from .exceptions import ModelFileError, check_version
 from .modules import AWDLSTM, ConcatPoolEncoder, SequenceClassifier
 from .text import TOKENIZERS
 from .training.numerics import STORAGE_DTYPES, stored_weights, unstored_weights
+from .training.stages import make_inference_net
 from .transformer import BertClassifier, BertEncoder, WindowPoolEncoder
 
 FORMAT_VERSION = 1
@@ -56,10 +57,6 @@ MODEL_FILE, WEIGHTS_FILE = "model.json", "weights.safetensors"
 DIRECTIONS = ("forward", "backward")
 #: The largest ``model.json`` and safetensors header read (bytes).
 MAX_JSON_BYTES = 64 * 2**20
-
-
-class ModelFileError(ValueError):
-    """A model folder is missing, incomplete, damaged, or not of this format."""
 
 
 # --------------------------------------------------------------------------- JSON
@@ -302,6 +299,19 @@ def _read_weights(path, spec, weights):
         raise ModelFileError(f"{path}: cannot be read ({exc})") from None
 
 
+# --------------------------------------------------------------------------- estimators
+#: The estimator classes that :func:`load` builds, by name: each subclass of
+#: :class:`~ulmfit_sklearn._base.ULMFiTBase` registers itself when it is defined
+#: (:func:`register_estimator`), so this module needs no import of them.
+ESTIMATORS = {}
+
+
+def register_estimator(cls):
+    """Make ``cls`` (an estimator class) one that :func:`load` can build, by its name."""
+    ESTIMATORS[cls.__name__] = cls
+    return cls
+
+
 # --------------------------------------------------------------------------- fitted attributes
 def _array_1d(kind):
     def check(v):
@@ -522,18 +532,11 @@ def _estimator(cls, params, path):
 def load(folder):
     """Read an estimator that :func:`save` wrote, after checking everything in the
     folder (see the module's docstring); nothing is unpickled."""
-    from . import ULMFiTClassifier, ULMFiTRegressor, ULMFiTVectorizer
-    from ._base import InconsistentVersionWarning
-    from .training.stages import make_inference_net
-
     folder = Path(folder)
     model = _read_model_json(folder)
     path = folder / MODEL_FILE
-    if model["ulmfit_sklearn_version"] != __version__:
-        warnings.warn(InconsistentVersionWarning(model["ulmfit_sklearn_version"], __version__),
-                      stacklevel=2)
-    classes = {c.__name__: c for c in (ULMFiTClassifier, ULMFiTRegressor, ULMFiTVectorizer)}
-    est = _estimator(classes[model["estimator"]], model["params"], path)
+    check_version(model["ulmfit_sklearn_version"], __version__)
+    est = _estimator(ESTIMATORS[model["estimator"]], model["params"], path)
     for direction, spec in model["networks"].items():
         _check_network_spec(spec, f"{path} (networks.{direction})")
     try:

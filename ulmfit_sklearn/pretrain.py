@@ -694,7 +694,8 @@ if __name__ == "__main__":
 
 def mlm_head_main(argv=None):
     """Give a BERT encoder a masked-LM head (:func:`train_mlm_head`) on text files."""
-    from .encoders import EncoderError, load_encoder
+    from .encoders import load_encoder
+    from .exceptions import EncoderError
 
     p = argparse.ArgumentParser(prog="ulmfit-sklearn mlm-head", description=mlm_head_main.__doc__)
     p.add_argument("--encoder", required=True, help="a BERT encoder: a bundled name or a folder")

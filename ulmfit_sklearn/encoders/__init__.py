@@ -52,6 +52,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import torch
 
+from ..exceptions import EncoderError  # noqa: F401  (re-exported: its public home was here)
 from ..text import SPECIAL_TOKENS, TOKENIZERS
 
 FORMAT_VERSION = 1
@@ -66,10 +67,6 @@ AWD_LSTM_ENCODER = "modern-glove"
 DEFAULT_ENCODER = AWD_LSTM_ENCODER
 #: Shape of a freshly initialised encoder when no pretrained one is given.
 DEFAULT_SHAPE = {"emb_size": 200, "hidden_size": 600, "n_layers": 3}
-
-
-class EncoderError(ValueError):
-    """An encoder folder is missing, incomplete, corrupt or of an unknown format."""
 
 
 def _sha256(path):
