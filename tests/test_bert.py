@@ -296,14 +296,14 @@ def test_minilm_reproduces_hugging_face(folder, tolerance):
 
 
 def test_large_training_batches_recompute_blocks_with_the_same_gradients(monkeypatch):
-    import ulmfit_sklearn.transformer as transformer
+    import ulmfit_sklearn.models.bert as bert_models
 
     torch.manual_seed(0)
     tokens = torch.randint(4, 20, (3, 9))
     lengths = torch.tensor([9, 7, 5])
     grads = []
     for limit in (10**9, 0):  # never, then always checkpointed
-        monkeypatch.setattr(transformer, "CHECKPOINT_TOKENS", limit)
+        monkeypatch.setattr(bert_models, "CHECKPOINT_TOKENS", limit)
         bert = tiny_bert(seed=1, hidden_p=0.3, attention_p=0.3).train()  # recomputed: same masks
         torch.manual_seed(3)
         out = bert(tokens, lengths)

@@ -21,7 +21,9 @@ from ._version import __version__
 from .encoders import (AWD_LSTM_ENCODER, DIRECTIONS, Encoder, alias_vector_words,
                        extend_vocabulary, load_encoder, lm_state_dict,
                        nearest_vocabulary_words, new_words, random_encoder)
-from .modules import CLAS_DROPOUT, LM_DROPOUT, ConcatPoolEncoder, SequenceClassifier, scaled_dropout
+from .models import scaled_dropout
+from .models.awd_lstm import CLAS_DROPOUT, LM_DROPOUT
+from .models.heads import BertClassifier, ConcatPoolEncoder, SequenceClassifier, WindowPoolEncoder
 from .text import encode_texts, fix_surrogates
 from .training.batching import DocumentDataset
 from .training.numerics import int8_copy, native_bf16
@@ -29,7 +31,6 @@ from .training.stages import (AUTO, PREDICT_TOKENS, finetune_language_model, fin
                               make_inference_net, seeded, train_classifier)
 from .exceptions import ModelFileError, check_version
 from .exceptions import InconsistentVersionWarning  # noqa: F401  (re-exported: its home was here)
-from .transformer import BertClassifier, WindowPoolEncoder
 
 #: Stage 3's peak learning rate for ``lr="auto"``, by encoder architecture.
 AUTO_LR = {"awd_lstm": 2e-2, "bert": 1e-3}
@@ -492,8 +493,8 @@ class ULMFiTBase(BaseEstimator):
 
     def _classifier_module(self, tuned, n_out):
         """Stage 3's network over ``tuned``'s encoder, with the ``drop_mult``-scaled
-        classifier dropouts: a :class:`~ulmfit_sklearn.modules.SequenceClassifier`
-        (AWD-LSTM) or a :class:`~ulmfit_sklearn.transformer.BertClassifier`."""
+        classifier dropouts: a :class:`~ulmfit_sklearn.models.heads.SequenceClassifier`
+        (AWD-LSTM) or a :class:`~ulmfit_sklearn.models.heads.BertClassifier`."""
         dropout = scaled_dropout(CLAS_DROPOUT, self.drop_mult)
         if tuned.architecture == "bert":
             module = BertClassifier(tuned.build_module(), n_out, max_len=self.max_len,

@@ -17,7 +17,7 @@ from .text import encode_texts
 from .training.batching import DocumentDataset
 from .training.numerics import native_bf16
 from .training.stages import seeded, train_classifier
-from .transformer import window_pool
+from .models.heads import window_pool
 
 
 def _l2_options():
@@ -58,7 +58,7 @@ def embedding_logreg(pretrained="minilm-l6", max_iter=3000, max_len=1440):
 
 
 class _LinearHeadBert(nn.Module):
-    """A BERT's windows mean-pooled (:func:`~ulmfit_sklearn.transformer.window_pool`)
+    """A BERT's windows mean-pooled (:func:`~ulmfit_sklearn.models.heads.window_pool`)
     under one linear layer: the head of a plain fine-tune.  Two layer groups, the
     whole encoder and the head, so that one ``lr_decay`` sets the head's rate apart."""
 

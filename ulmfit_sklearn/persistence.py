@@ -46,11 +46,13 @@ import torch
 
 from ._version import __version__
 from .exceptions import ModelFileError, check_version
-from .modules import AWDLSTM, ConcatPoolEncoder, SequenceClassifier
+from .models.awd_lstm import AWDLSTM
+from .models.bert import BertEncoder
+from .models.heads import (BertClassifier, ConcatPoolEncoder, SequenceClassifier,
+                           WindowPoolEncoder)
 from .text import TOKENIZERS
 from .training.numerics import STORAGE_DTYPES, stored_weights, unstored_weights
 from .training.stages import make_inference_net
-from .transformer import BertClassifier, BertEncoder, WindowPoolEncoder
 
 FORMAT_VERSION = 1
 MODEL_FILE, WEIGHTS_FILE = "model.json", "weights.safetensors"

@@ -34,7 +34,8 @@ from skorch.callbacks import Callback, Checkpoint, LoadInitState
 
 from .datasets import open_text
 from .encoders import lm_state_dict, make_config, save_encoder
-from .modules import LM_DROPOUT, AWDLSTM, LanguageModel, scaled_dropout
+from .models import scaled_dropout
+from .models.awd_lstm import AWDLSTM, LM_DROPOUT, LanguageModel
 from .text import SPECIAL_TOKENS, TOKENIZERS, WordTokenizer, apply_rules
 from .training.batching import LMStreamBatches, TokenStream
 from .training.callbacks import ShiftedSchedule

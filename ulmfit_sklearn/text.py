@@ -377,7 +377,7 @@ class WordPieceTokenizer:
     the tokenizer's own normalizer (BERT's cleans, lower-cases and strips accents)
     and pre-tokenizer, as in pretraining.  A document comes out as
     ``[CLS] ... [SEP]``, neither truncated nor padded (a long one is read in
-    windows, see :func:`ulmfit_sklearn.transformer.window_pool`).  The instance
+    windows, see :func:`ulmfit_sklearn.models.heads.window_pool`).  The instance
     pickles as the serialized tokenizer.
 
     Parameters

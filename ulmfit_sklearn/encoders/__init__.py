@@ -110,9 +110,9 @@ class Encoder:
         return hashlib.sha256(text).hexdigest()
 
     def build_module(self, **dropout):
-        """The :class:`~ulmfit_sklearn.modules.LanguageModel` with these weights (a
-        :class:`~ulmfit_sklearn.transformer.BertEncoder` for a BERT)."""
-        from ..modules import AWDLSTM, LanguageModel
+        """The :class:`~ulmfit_sklearn.models.awd_lstm.LanguageModel` with these weights (a
+        :class:`~ulmfit_sklearn.models.bert.BertEncoder` for a BERT)."""
+        from ..models.awd_lstm import AWDLSTM, LanguageModel
 
         if self.config.get("architecture") == "bert":  # a BertEncoder (dropout: hidden, attention)
             from .bert import build_bert
@@ -323,7 +323,7 @@ def _config_files(folder, config):
 
 def _expected_shapes(config):
     """The shape of each stored tensor (see :func:`lm_state_dict`) of an encoder of
-    ``config``'s sizes, as :class:`~ulmfit_sklearn.modules.AWDLSTM` builds it."""
+    ``config``'s sizes, as :class:`~ulmfit_sklearn.models.awd_lstm.AWDLSTM` builds it."""
     vocab, emb, hidden, n_layers = (config[k] for k in ("vocab_size", "emb_size", "hidden_size",
                                                          "n_layers"))
     shapes = {"encoder.encoder.weight": (vocab, emb), "decoder.bias": (vocab,)}

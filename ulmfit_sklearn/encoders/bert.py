@@ -5,7 +5,7 @@ the sizes ``vocab_size``, ``hidden_size``, ``n_layers``, ``n_heads``,
 ``intermediate_size``, ``max_positions``, ``type_vocab_size``, ``layer_norm_eps``,
 the ids ``pad_idx``, ``cls_idx``, ``sep_idx``, the checkpoint's ``dropout``,
 ``tokenizer`` and ``weights``, and optionally ``license_file``),
-``weights.safetensors`` (the :class:`~ulmfit_sklearn.transformer.BertEncoder`'s
+``weights.safetensors`` (the :class:`~ulmfit_sklearn.models.bert.BertEncoder`'s
 parameters, fp16 by default), ``tokenizer.json`` (a
 :class:`~ulmfit_sklearn.text.WordPieceTokenizer`), the license text, and
 ``metadata.json`` with the files' sha256, which loading verifies.
@@ -211,10 +211,10 @@ def config_from_hf(hf, tokenizer):
 
 
 def build_bert(encoder, **dropout):
-    """The :class:`~ulmfit_sklearn.transformer.BertEncoder` of ``encoder`` (an
+    """The :class:`~ulmfit_sklearn.models.bert.BertEncoder` of ``encoder`` (an
     :class:`~ulmfit_sklearn.encoders.Encoder`) with its weights, in fp32;
     ``dropout``: ``hidden`` and ``attention`` (default 0)."""
-    from ..transformer import BertEncoder
+    from ..models.bert import BertEncoder
 
     c = encoder.config
     module = BertEncoder(c["vocab_size"], c["hidden_size"], c["n_layers"], c["n_heads"],
@@ -228,10 +228,10 @@ def build_bert(encoder, **dropout):
 
 
 def build_bert_mlm(encoder, n_groups=None, **dropout):
-    """The :class:`~ulmfit_sklearn.transformer.BertMaskedLM` of ``encoder``: its
+    """The :class:`~ulmfit_sklearn.models.bert.BertMaskedLM` of ``encoder``: its
     BERT with the folder's masked-LM head (a fresh one if it has none); the blocks
     in ``n_groups`` layer groups (default: 3, or one a block if fewer)."""
-    from ..transformer import BertMaskedLM
+    from ..models.bert import BertMaskedLM
 
     bert = build_bert(encoder, **dropout)
     model = BertMaskedLM(bert, n_groups=n_groups or min(3, bert.n_layers))
@@ -243,14 +243,14 @@ def build_bert_mlm(encoder, n_groups=None, **dropout):
 
 
 def bert_state_dict(model):
-    """The tensors of a :class:`~ulmfit_sklearn.transformer.BertMaskedLM` (or a
-    bare :class:`~ulmfit_sklearn.transformer.BertEncoder`) as an encoder folder
+    """The tensors of a :class:`~ulmfit_sklearn.models.bert.BertMaskedLM` (or a
+    bare :class:`~ulmfit_sklearn.models.bert.BertEncoder`) as an encoder folder
     stores them: the BERT's names, the head under ``mlm.``; fp32 on the CPU."""
     return {k: v.detach().float().cpu().clone() for k, v in _named_tensors(model).items()}
 
 
 def _named_tensors(model):
-    from ..transformer import BertEncoder
+    from ..models.bert import BertEncoder
 
     parts = {"": model} if isinstance(model, BertEncoder) else \
         {"": model.encoder, MLM_PREFIX: model.head}
@@ -259,7 +259,7 @@ def _named_tensors(model):
 
 
 def expected_shapes(config):
-    """The shape of each tensor of a :class:`~ulmfit_sklearn.transformer.BertEncoder`
+    """The shape of each tensor of a :class:`~ulmfit_sklearn.models.bert.BertEncoder`
     of ``config``'s sizes, with its masked-LM head's if ``config["mlm_head"]``
     (built on the meta device: no memory)."""
     with torch.device("meta"):
@@ -327,7 +327,7 @@ def load_bert_folder(folder, config=None):
     """Load and verify a BERT encoder folder, or convert a Hugging Face one in memory.
 
     Returns an :class:`~ulmfit_sklearn.encoders.Encoder` (fp32 weights) whose
-    ``build_module()`` is a :class:`~ulmfit_sklearn.transformer.BertEncoder`.
+    ``build_module()`` is a :class:`~ulmfit_sklearn.models.bert.BertEncoder`.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file

@@ -261,7 +261,7 @@ class MaskedWindowBatches(DocumentBatches):
     a random non-special id (10 %) or kept (10 %), and is the only kind of position
     with a target.  Yields ``({"tokens", "lengths", "targets"}, labels)``, where
     ``targets`` holds the original ids at chosen positions and
-    :data:`~ulmfit_sklearn.transformer.IGNORE_INDEX` elsewhere, and ``labels`` are
+    :data:`~ulmfit_sklearn.models.bert.IGNORE_INDEX` elsewhere, and ``labels`` are
     the chosen positions' ids in row-major order (what the model scores).  The
     masks are drawn from the iterator's seeded generator: each epoch differs.
     """
@@ -275,7 +275,7 @@ class MaskedWindowBatches(DocumentBatches):
         self.gen = torch.Generator().manual_seed(int(seed))
 
     def __iter__(self):
-        from ..transformer import IGNORE_INDEX
+        from ..models.bert import IGNORE_INDEX
 
         for x, _ in super().__iter__():
             tokens, lengths = x["tokens"], x["lengths"]

@@ -95,7 +95,7 @@ class PairBatches:
 class PairCosine(nn.Module):
     """The cosine of the pooled embeddings of the two halves of a batch (rows
     ``i`` and ``i + B``): ``features(tokens, lengths)`` of ``encoder`` (a
-    :class:`~ulmfit_sklearn.transformer.WindowPoolEncoder` or any module with a
+    :class:`~ulmfit_sklearn.models.heads.WindowPoolEncoder` or any module with a
     ``features`` method and ``layer_groups``)."""
 
     def __init__(self, encoder):

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from skorch import NeuralNet
 from skorch.utils import to_tensor
 
-from ..modules import detach_state
+from ..models.awd_lstm import detach_state
 from .numerics import flush_denormals
 
 
@@ -105,7 +105,7 @@ class _NumericsMixin:
 
 
 class LanguageModelNet(_NumericsMixin, NeuralNet):
-    """A skorch net for a :class:`~ulmfit_sklearn.modules.LanguageModel`.
+    """A skorch net for a :class:`~ulmfit_sklearn.models.awd_lstm.LanguageModel`.
 
     Extra parameters: ``alpha`` (AR) and ``beta`` (TAR) regularisation,
     ``autocast`` and ``sampled_log_q``.  X is a
@@ -185,7 +185,7 @@ def batch_inclusion_log_q(counts, batch_tokens):
 
 
 class ClassifierNet(_NumericsMixin, NeuralNet):
-    """A skorch net for a :class:`~ulmfit_sklearn.modules.SequenceClassifier`.
+    """A skorch net for a :class:`~ulmfit_sklearn.models.heads.SequenceClassifier`.
 
     X is a :class:`~ulmfit_sklearn.training.batching.DocumentDataset` read by
     :class:`~ulmfit_sklearn.training.batching.DocumentBatches`; the module

@@ -248,7 +248,7 @@ def finetune_masked_lm(model, docs, *, epochs, lr, lr_decay, batch_size, cut_fra
                        device, autocast, verbose, mask_id, special_ids, window=MLM_WINDOW,
                        mask_p=0.15, frozen=(), weight_decay=0.01, betas=(0.9, 0.999), clip=1.0):
     """Stage 2 for a BERT: masked-LM fine-tuning of ``model``
-    (:class:`~ulmfit_sklearn.transformer.BertMaskedLM`) on ``docs`` (token ids,
+    (:class:`~ulmfit_sklearn.models.bert.BertMaskedLM`) on ``docs`` (token ids,
     ``[CLS] ... [SEP]``), read in windows of ``window`` word pieces (at most the
     model's positions) with BERT's
     masking (:class:`~ulmfit_sklearn.training.batching.MaskedWindowBatches`), one
@@ -304,7 +304,7 @@ def train_classifier(module, docs, y, **net_params):
 def make_inference_net(module, *, batch_size=PREDICT_DOCS, pad_idx=1, device="cpu",
                        autocast=False, max_tokens=PREDICT_TOKENS):
     """An initialised :class:`ClassifierNet` that only runs ``module`` forward
-    (e.g. a :class:`~ulmfit_sklearn.modules.ConcatPoolEncoder` for features), in
+    (e.g. a :class:`~ulmfit_sklearn.models.heads.ConcatPoolEncoder` for features), in
     batches of at most ``batch_size`` documents and ``max_tokens`` padded tokens."""
     net = ClassifierNet(module, criterion=torch.nn.MSELoss, batch_size=batch_size,
                         iterator_valid=DocumentBatches, iterator_valid__pad_idx=pad_idx,
