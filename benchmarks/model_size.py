@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import ROOT, append_result, load_dataset
+from common import ROOT, append_result, git_commit, load_dataset
 
 from ulmfit_sklearn import ULMFiTClassifier, load
 from ulmfit_sklearn.datasets import load_trec6_sample
@@ -44,7 +44,7 @@ def main():
     p.add_argument("--n-test", type=int, default=1000, help="test sample size for IMDb")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "model_size.jsonl"))
     a = p.parse_args()
-    encoder = load_encoder(a.pretrained)
+    encoder, commit = load_encoder(a.pretrained), git_commit()  # the package this process runs
     for ds in a.datasets or [None]:
         if ds is None:
             X, y, Xt, yt = load_trec6_sample()
@@ -62,7 +62,7 @@ def main():
                "embedding_rows": int(_word_embedding(clf.net_.module_).num_embeddings),
                "vocabulary": tok.vocab_size, "aliases": len(getattr(tok, "aliases", {})),
                "parameters": int(sum(p.numel() for p in clf.net_.module_.parameters())),
-               "fit_seconds": round(fit_s, 1), "encoder_sha256": encoder.sha256,
+               "fit_seconds": round(fit_s, 1), "encoder_sha256": encoder.sha256, "git_commit": commit,
                "n_test": len(Xt), "error": float(np.mean(clf.classes_[proba.argmax(1)] != yt))}
         for weights in ("float32", "float16", "int8"):
             with tempfile.TemporaryDirectory() as tmp:

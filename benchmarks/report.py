@@ -896,6 +896,42 @@ def plot_curves(groups):
         plt.close(fig)
 
 
+def bert_ablations(rows):
+    """The paper's ablations for a BERT (schedule.py's ``b_*`` settings, issue 31):
+    per data set and n, each setting's validation error over its seeds (mean ± sd,
+    worst seed) and its mean change against ``b_default`` on the same seeds (negative:
+    better), best first; the package commits of the runs."""
+    rows = [r for r in rows if r["method"].startswith("b_")
+            or (r["method"] == "frozen_logreg" and r.get("encoder") == "minilm-l6"
+                and any(x["method"].startswith("b_") and x["dataset"] == r["dataset"]
+                        and x["n"] == r["n"] for x in rows))]
+    if not rows:
+        return "No BERT ablations yet (run `benchmarks/schedule.py --settings b_...`)."
+    runs = defaultdict(dict)
+    for r in rows:  # in file order, so a run's newest row wins
+        runs[(r["dataset"], r["n"], r["method"])][r["seed"]] = r
+    out = ["| dataset | n | setting | seeds | validation error: mean ± sd | worst seed | "
+           "change against b_default, same seeds (points) | package |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for ds, n in sorted({(d, n) for d, n, _ in runs}):
+        base = runs.get((ds, n, "b_default"), {})
+        lines = []
+        for (d, m_n, method), seeds in runs.items():
+            if (d, m_n) != (ds, n):
+                continue
+            errs = np.array([100 * r["error"] for r in seeds.values()])
+            common = sorted(set(seeds) & set(base))
+            delta = (np.mean([100 * (seeds[s]["error"] - base[s]["error"]) for s in common])
+                     if common and method != "b_default" else None)
+            commits = ", ".join(sorted({str(r.get("git_commit")) for r in seeds.values()}))
+            lines.append((errs.mean(), f"| {ds} | {n:,} | `{method}` | {len(errs)} | "
+                          f"{errs.mean():.1f} ± {errs.std():.1f} | {errs.max():.1f} | "
+                          + ("" if delta is None else f"{delta:+.1f} ({len(common)})")
+                          + f" | {commits} |"))
+        out += [line for _, line in sorted(lines)]
+    return "\n".join(out)
+
+
 def model_size(rows):
     """Size of a fitted model's folder in each weight storage form, and how far its
     test predictions move from the fitted model's (benchmarks/model_size.py
@@ -944,6 +980,10 @@ def main():
               pretraining_tokens(read("schedule.jsonl")), "",
               "![pretraining-tokens](img/pretraining-tokens.png)"]
     parts += ["", "## Ablations", "", ablations(read("ablations.jsonl"), curve_rows), "",
+              "## The paper's ablations for the BERT family (validation splits)", "",
+              "`benchmarks/schedule.py --pretrained minilm-l6 --settings b_...` (see "
+              "`BERT_ABLATIONS` there for each setting); `frozen_logreg` is the encoder frozen "
+              "under LogisticRegressionCV.", "", bert_ablations(read("schedule.jsonl")), "",
               "## Stage-3 schedule search (validation splits)", "", schedule(read("schedule.jsonl")), "",
               "## Scaling", "", scaling(read("scaling.jsonl")), "",
               "### Memory of one training step", "", step_memory(read("step_memory.jsonl")), "",

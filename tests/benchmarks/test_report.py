@@ -351,3 +351,17 @@ def test_model_size_table_and_slots_keep_the_sample_rows(report):
     assert table.count("\n") == 3  # the heading, the rule and two rows: the sample row is not one
     values = report.numbers([], [], [], [], [], [], [], [], [sample] + stored, [], [], [], [], [])
     assert values["size:folder_mb"] == "32.7"
+
+
+def test_bert_ablations_compare_with_the_defaults_on_the_same_seeds(report):
+    def r(method, seed, error, commit="c"):
+        return {"dataset": "trec6", "n": 100, "seed": seed, "method": method, "error": error,
+                "git_commit": commit, "encoder": "minilm-l6", "params": {}}
+    rows = [r("b_default", 0, 0.20), r("b_default", 1, 0.30), r("b_lr3e-3", 0, 0.10),
+            r("b_lr3e-3", 1, 0.20, "d"), r("b_pairs8k", 0, 0.05), r("paper", 0, 0.9)]
+    table = report.bert_ablations(rows)
+    lines = table.splitlines()[2:]
+    assert [line.split("|")[3].strip() for line in lines] == ["`b_pairs8k`", "`b_lr3e-3`", "`b_default`"]
+    assert "| trec6 | 100 | `b_lr3e-3` | 2 | 15.0 ± 5.0 | 20.0 | -10.0 (2) | c, d |" in table
+    assert "| `b_pairs8k` | 1 | 5.0 ± 0.0 | 5.0 | -15.0 (1) | c |" in table
+    assert "paper" not in table
