@@ -27,6 +27,7 @@ from sklearn.model_selection import train_test_split
 from ulmfit_sklearn import ULMFiTClassifier, _base
 from ulmfit_sklearn.baselines import embedding_logreg
 from ulmfit_sklearn.encoders import load_encoder
+from ulmfit_sklearn.families import bert as bert_family
 from ulmfit_sklearn.transformer import BertClassifier
 
 SETTINGS = {
@@ -116,7 +117,7 @@ def last_stage_floor(steps):
     if steps is None:
         yield
         return
-    with mock.patch.dict(_base.MIN_LAST_STAGE_STEPS, {"bert": steps}):
+    with mock.patch.object(bert_family.BERT, "min_last_stage_steps", steps):
         yield
 
 
@@ -148,7 +149,7 @@ def bert_pooling(pooling):
     if pooling is None:
         yield
         return
-    with mock.patch.object(_base, "BertClassifier", functools.partial(BertClassifier, pooling=pooling)):
+    with mock.patch.object(bert_family, "BertClassifier", functools.partial(BertClassifier, pooling=pooling)):
         yield
 
 

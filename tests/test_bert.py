@@ -209,7 +209,7 @@ def test_renaming_table_covers_a_hf_state_dict(tokenizer):
 
 def test_hf_folder_and_its_conversion_load(hf_folder, tmp_path):
     enc = load_encoder(str(hf_folder))
-    module = enc.build_module(hidden=0.1, attention=0.1)
+    module = enc.build_encoder(hidden=0.1, attention=0.1)
     assert isinstance(module, BertEncoder) and module.embeddings.dropout.p == 0.1
     assert enc.config["max_positions"] == 16 and enc.config["pad_idx"] == 0
     assert enc.sha256 is not None
@@ -268,7 +268,7 @@ def _check_reference(folder, key):
     """Max abs difference of the encoder in ``folder`` from the reference ``key``."""
     ref = json.loads(REFERENCE.read_text())["sentences"]
     enc = load_encoder(str(folder))
-    module = enc.build_module().eval()
+    module = enc.build_encoder().eval()
     docs = encode_texts(enc.tokenizer, [s["text"] for s in ref])
     assert [d.tolist() for d in docs] == [s["ids"] for s in ref]
     lengths = torch.tensor([len(d) for d in docs])

@@ -159,7 +159,7 @@ def test_regressor_and_vectorizer_over_a_bert(hf_folder, tmp_path):
     vec = ULMFiTVectorizer(str(hf_folder), autocast=False, random_state=0).fit(X)
     features = vec.transform(X[:5])
     enc = load_encoder(hf_folder)
-    bert = enc.build_module().eval()
+    bert = enc.build_encoder().eval()
     docs = enc.tokenizer.encode_batch(X[:5])
     for i, doc in enumerate(docs):  # each document alone, pooled by hand over its windows
         with torch.no_grad():

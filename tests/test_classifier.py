@@ -403,13 +403,15 @@ def test_invalid_parameters(clf, data, params):
 @pytest.mark.parametrize("native", [True, False])
 def test_autocast_auto_is_bf16_for_a_bert_where_the_device_has_it(clf, data, monkeypatch, native):
     import ulmfit_sklearn._base as base
+    from ulmfit_sklearn.families import FAMILIES
+
     monkeypatch.setattr(base, "native_bf16", lambda device_type: native)
     X, y = data
     fitted = clf.set_params(autocast="auto", lm_epochs=0).fit(X, y)
     assert fitted.net_.autocast is False  # an AWD-LSTM: measured worse under bf16
-    assert clf._autocast("bert") is native
-    assert clf.set_params(autocast=True)._autocast("awd_lstm") is True
-    assert clf.set_params(autocast=False)._autocast("bert") is False
+    assert clf._autocast(FAMILIES["bert"]) is native
+    assert clf.set_params(autocast=True)._autocast(FAMILIES["awd_lstm"]) is True
+    assert clf.set_params(autocast=False)._autocast(FAMILIES["bert"]) is False
 
 
 def test_no_pretraining_uses_the_default_shape_and_tokenizer(data):
@@ -468,14 +470,16 @@ def test_quantize_predicts_with_int8_layers_and_saves_fp32(fitted, data, tmp_pat
 
 
 def test_lm_sampled_softmax_reaches_stage_two(tiny_encoder_dir, data, monkeypatch):
+    import ulmfit_sklearn.families.awd_lstm as awd_family
+
     seen = []
-    real = base.finetune_language_model
+    real = awd_family.finetune_language_model
 
     def spy(*args, **kwargs):
         seen.append(kwargs.get("sampled_softmax", False))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(base, "finetune_language_model", spy)
+    monkeypatch.setattr(awd_family, "finetune_language_model", spy)
     X, y = data
     sampled = ULMFiTClassifier(str(tiny_encoder_dir), lm_sampled_softmax=True, **FAST).fit(X, y)
     full = ULMFiTClassifier(str(tiny_encoder_dir), **FAST).fit(X, y)

@@ -34,7 +34,7 @@ def _edit_config(folder, **changes):
 def test_consistent_folder_loads(tmp_path, tiny):
     enc = load_encoder(_save(tmp_path / "ok", tiny))
     assert enc.config["hidden_size"] == TINY_SHAPE["hidden_size"]
-    enc.build_module()
+    enc.build_language_model()
 
 
 @pytest.mark.parametrize("changes, match", [

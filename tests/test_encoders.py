@@ -14,12 +14,27 @@ def test_roundtrip_gives_the_same_weights_and_tokenizer(tiny_encoder_dir):
     assert enc.config["format_version"] == 1
     assert enc.config["tokenizer"]["type"] == "word"
     assert enc.sha256 and len(enc.sha256) == 64
-    lm = enc.build_module()
+    lm = enc.build_language_model()
     assert lm.decoder.weight is lm.encoder.encoder.weight
     for k, v in enc.state_dict.items():
         assert v.dtype == torch.float32
     again = load_encoder(tiny_encoder_dir)  # a Path works too
     assert again.sha256 == enc.sha256
+
+
+def test_an_encoder_builds_through_its_family(tiny_encoder_dir):
+    from ulmfit_sklearn.families import FAMILIES
+    from ulmfit_sklearn.models.awd_lstm import AWDLSTM, LanguageModel
+
+    enc = load_encoder(tiny_encoder_dir)
+    assert enc.family is FAMILIES["awd_lstm"] and enc.architecture == "awd_lstm"
+    assert isinstance(enc.build_encoder(), AWDLSTM)
+    assert isinstance(enc.build_language_model(), LanguageModel)
+    with pytest.warns(DeprecationWarning, match="build_language_model"):
+        old = enc.build_module()  # what it was: an AWD-LSTM's language model
+    assert isinstance(old, LanguageModel)
+    with pytest.raises(EncoderError, match="unknown encoder architecture 'gpt'"):
+        type(enc)(dict(enc.config, architecture="gpt"), enc.state_dict, enc.tokenizer).family
 
 
 def test_sentencepiece_encoder_loads(tiny_sp_encoder_dir):

@@ -54,7 +54,7 @@ def test_weights_convert_by_name(fastai_dir):
     assert tok.itos[-1] == "xxeos" and tok.stoi["xxmaj"] == 4
     torch.testing.assert_close(enc.state_dict["encoder.encoder.weight"][-1],
                                sd["0.encoder.weight"].mean(0))
-    lm = enc.build_module()
+    lm = enc.build_language_model()
     logits, *_ = lm(torch.tensor([[2, 8, 9]]))
     assert logits.shape == (1, 3, 16)
 

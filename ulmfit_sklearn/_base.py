@@ -6,7 +6,8 @@ import numbers
 import os
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 
 import joblib
 import numpy as np
@@ -18,39 +19,26 @@ from sklearn.utils.validation import check_is_fitted, check_memory
 from . import persistence
 from ._compat import Interval, StrOptions
 from ._version import __version__
-from .encoders import (AWD_LSTM_ENCODER, DIRECTIONS, Encoder, alias_vector_words,
-                       extend_vocabulary, load_encoder, lm_state_dict,
-                       nearest_vocabulary_words, new_words, random_encoder)
-from .models import scaled_dropout
-from .models.awd_lstm import CLAS_DROPOUT, LM_DROPOUT
-from .models.heads import BertClassifier, ConcatPoolEncoder, SequenceClassifier, WindowPoolEncoder
+from .encoders import (AWD_LSTM_ENCODER, Encoder, alias_vector_words, extend_vocabulary,
+                       load_encoder, nearest_vocabulary_words, new_words)
+from .encoders.awd_lstm import random_encoder_like
+from .encoders.format import DIRECTIONS, direction_suffix, read_in_direction
+from .exceptions import InconsistentVersionWarning  # noqa: F401  (re-exported: its home was here)
+from .exceptions import ModelFileError, check_version
+from .families import FAMILIES
 from .text import encode_texts, fix_surrogates
 from .training.batching import DocumentDataset
 from .training.numerics import int8_copy, native_bf16
-from .training.stages import (AUTO, PREDICT_TOKENS, finetune_language_model, finetune_masked_lm,
-                              make_inference_net, seeded, train_classifier)
-from .exceptions import ModelFileError, check_version
-from .exceptions import InconsistentVersionWarning  # noqa: F401  (re-exported: its home was here)
+from .training.stages import (AUTO, PREDICT_TOKENS, auto_batch_size, make_inference_net, seeded,
+                              train_classifier)
 
-#: Stage 3's peak learning rate for ``lr="auto"``, by encoder architecture.
-AUTO_LR = {"awd_lstm": 2e-2, "bert": 1e-3}
-#: Fewest optimizer steps of stage 3's last stage (everything unfrozen) under the
-#: default schedule (``unfreeze_epochs=None``), by encoder architecture: small
-#: training sets get more epochs there (see ``last_stage_epochs``).  Measured for
-#: the AWD-LSTM only (benchmarks/commentary.md, "small training sets").
-MIN_LAST_STAGE_STEPS = {"awd_lstm": 64, "bert": 0}
-#: Stage 2's peak learning rate for ``lm_lr="auto"``, by encoder architecture.
-AUTO_LM_LR = {"awd_lstm": 5e-3, "bert": 3e-4}
-#: Encoder architectures that ``autocast="auto"`` runs under bf16 (where the device has
-#: it natively).  Not the AWD-LSTM: fine-tuned under bf16, its validation error was
-#: higher on all three sets measured (TREC-6 17.3 vs 16.1 %, SST-2 29.25 vs 27.05, AG
-#: News 12.8 vs 12.55; n = 1,000, seed 0, package 3833734) for no steady speed-up;
-#: a BERT's was the same (7.5 / 18.35 / 11.0 % against 7.5 / 18.3 / 10.9) at twice
-#: the speed.
-AUTOCAST_ARCHITECTURES = ("bert",)
-#: How many layer groups a BERT's blocks form in stage 3 (at most): as many as
-#: the bundled AWD-LSTM's layers, so the schedules have the same stages.
-BERT_BLOCK_GROUPS = 3
+# What the encoder families hold (ulmfit_sklearn.families), by family name, as this
+# module's tables held it before them (read-only: set a family's attribute instead).
+AUTO_LR = MappingProxyType({name: f.auto_lr for name, f in FAMILIES.items()})
+AUTO_LM_LR = MappingProxyType({name: f.auto_lm_lr for name, f in FAMILIES.items()})
+MIN_LAST_STAGE_STEPS = MappingProxyType({name: f.min_last_stage_steps
+                                         for name, f in FAMILIES.items()})
+AUTOCAST_ARCHITECTURES = tuple(name for name, f in FAMILIES.items() if f.autocast)
 
 
 def validate_texts(X, name="X"):
@@ -172,41 +160,15 @@ class StageRun:
     net: object = None
 
 
-def finetune_encoder(encoder, docs, *, epochs, lr, lr_decay, drop_mult, bptt, batch_size,
-                     cut_frac, ratio, seed, device, autocast, verbose, sampled_softmax=False,
-                     lr_range=None):
-    """Stage 2 on an :class:`~ulmfit_sklearn.encoders.Encoder`: its language model
-    (with the ``drop_mult``-scaled LM dropouts) fine-tuned on ``docs`` by
-    :func:`~ulmfit_sklearn.training.stages.finetune_language_model`, or a BERT's
-    masked LM by :func:`~ulmfit_sklearn.training.stages.finetune_masked_lm`
-    (``bptt`` and ``sampled_softmax`` do not apply).  ``lr="auto"``: :data:`AUTO_LM_LR`.
+def finetune_encoder(encoder, docs, *, lr, **params):
+    """Stage 2 on an :class:`~ulmfit_sklearn.encoders.Encoder`: its family's
+    :meth:`~ulmfit_sklearn.families.base.EncoderFamily.finetune` with ``params``;
+    ``lr="auto"``: the family's ``auto_lm_lr``.
 
     Returns the fine-tuned state dict (fp32, CPU) and the skorch history.
     """
-    lr = AUTO_LM_LR[encoder.architecture] if lr == AUTO else lr
-    if encoder.architecture == "bert":
-        if lr_range:
-            raise ValueError("a learning-rate range test of a BERT's stage 2 is not supported")
-        from .encoders.bert import bert_state_dict, build_bert_mlm
-
-        tok = encoder.tokenizer
-        with seeded(seed, device):
-            model = build_bert_mlm(encoder, n_groups=_block_groups(encoder),
-                                   **scaled_dropout(encoder.config["dropout"], drop_mult))
-            net = finetune_masked_lm(model, docs, epochs=epochs, lr=lr, lr_decay=lr_decay,
-                                     batch_size=batch_size, cut_frac=cut_frac, ratio=ratio,
-                                     seed=seed, device=device, autocast=autocast,
-                                     verbose=verbose, mask_id=tok.mask_id,
-                                     special_ids=tok.special_ids)
-        return bert_state_dict(net.module_), net.history.to_list()
-    with seeded(seed, device):
-        lm = encoder.build_module(**scaled_dropout(LM_DROPOUT, drop_mult))
-        net = finetune_language_model(lm, docs, epochs=epochs, lr=lr, lr_decay=lr_decay,
-                                      bptt=bptt, batch_size=batch_size, cut_frac=cut_frac,
-                                      ratio=ratio, seed=seed, device=device, autocast=autocast,
-                                      verbose=verbose, sampled_softmax=sampled_softmax,
-                                      lr_range=lr_range)
-    return lm_state_dict(net.module_), net.history.to_list()
+    family = encoder.family
+    return family.finetune(encoder, docs, lr=family.auto_lm_lr if lr == AUTO else lr, **params)
 
 
 def _cached_finetune(texts, encoder_key, lm_params, seed, version, *, encoder, docs, device, verbose):
@@ -289,8 +251,9 @@ class ULMFiTBase(BaseEstimator):
                 raise ValueError("unfreeze_epochs must train at least one epoch")
 
     def _stage_epochs(self, encoder):
-        """The gradual-unfreezing schedule: given, or the paper's for this depth."""
-        n_groups = _block_groups(encoder)
+        """The gradual-unfreezing schedule: given, or the paper's for this depth (the
+        family's layer groups)."""
+        n_groups = encoder.family.n_layer_groups(encoder.config)
         if self.unfreeze_epochs is None:
             return [1] * n_groups + [2]
         epochs = [int(e) for e in self.unfreeze_epochs]
@@ -306,13 +269,14 @@ class ULMFiTBase(BaseEstimator):
             return "cuda" if torch.cuda.is_available() else "cpu"
         return self.device
 
-    def _autocast(self, architecture):
-        """bf16 autocast on or off for an encoder of ``architecture``: ``autocast``,
-        or with ``"auto"`` on for the architectures of :data:`AUTOCAST_ARCHITECTURES`
-        where the device computes bf16 natively
+    def _autocast(self, family):
+        """bf16 autocast on or off for an encoder of ``family``: ``autocast``, or with
+        ``"auto"`` on for the families that ask for it
+        (:attr:`~ulmfit_sklearn.families.base.EncoderFamily.autocast`) where the
+        device computes bf16 natively
         (:func:`~ulmfit_sklearn.training.numerics.native_bf16`)."""
         if self.autocast == AUTO:
-            return architecture in AUTOCAST_ARCHITECTURES and native_bf16(
+            return family.autocast and native_bf16(
                 "cuda" if self._device().startswith("cuda") else "cpu")
         return bool(self.autocast)
 
@@ -367,11 +331,9 @@ class ULMFiTBase(BaseEstimator):
     def _load_encoder(self, seed, direction="forward"):
         """The encoder to start from (its ``direction``'s language model), and a key
         that identifies it for the cache."""
-        if self.pretrained is None:
+        if self.pretrained is None:  # a random AWD-LSTM of the bundled one's shape
             base = load_encoder(AWD_LSTM_ENCODER)
-            shape = {k: base.config[k] for k in ("emb_size", "hidden_size", "n_layers")}
-            enc = random_encoder(base.tokenizer, seed=seed, **shape)
-            enc.config["direction"] = direction
+            enc = random_encoder_like(base, seed, direction)
             return enc, f"random:{base.sha256}:{seed}:{direction}"
         enc = load_encoder(self.pretrained, direction)
         return enc, enc.sha256
@@ -391,8 +353,8 @@ class ULMFiTBase(BaseEstimator):
         params = dict(epochs=self.lm_epochs, lr=self.lm_lr, lr_decay=self.lm_lr_decay,
                       drop_mult=self.lm_drop_mult, bptt=self.lm_bptt,
                       batch_size=self.lm_batch_size, cut_frac=0.1, ratio=32,
-                      autocast=self._autocast(encoder.architecture))
-        if getattr(self, "lm_sampled_softmax", False) and encoder.architecture != "bert":
+                      autocast=self._autocast(encoder.family))
+        if getattr(self, "lm_sampled_softmax", False) and encoder.family.sampled_softmax:
             params["sampled_softmax"] = True
         return params
 
@@ -409,7 +371,7 @@ class ULMFiTBase(BaseEstimator):
         if epochs == 0:
             return dict(encoder.state_dict), []
         if not encoder.has_language_model:
-            warnings.warn(f"lm_epochs={self.lm_epochs} is ignored: this {encoder.architecture} "
+            warnings.warn(f"lm_epochs={self.lm_epochs} is ignored: this {encoder.family.name} "
                           "encoder has no language-model head, so stage 2 is skipped (set "
                           "lm_epochs=0 to silence this)", UserWarning, stacklevel=4)
             return dict(encoder.state_dict), []
@@ -430,8 +392,10 @@ class ULMFiTBase(BaseEstimator):
                   encoder=encoder, docs=docs, device=device, verbose=self.verbose)
 
     def _batch_size(self, n):
+        """Stage 3's batch size: ``batch_size``, or with ``"auto"`` from the ``n``
+        labeled documents, at least 8."""
         if self.batch_size == AUTO:
-            return int(min(32, max(8, n // 25)))
+            return auto_batch_size(n, smallest=8)
         return int(self.batch_size)
 
     # ------------------------------------------------------------------ stages
@@ -477,7 +441,7 @@ class ULMFiTBase(BaseEstimator):
         token ids of ``texts``; stage-2 history).
         """
         base, encoder = encoder, extend_vocabulary(encoder, new_words(encoder, texts))
-        docs = _read_as(encoder, encode_texts(encoder.tokenizer, texts))
+        docs = read_in_direction(encode_texts(encoder.tokenizer, texts), encoder.direction)
         if lr_range:
             params = dict(self._lm_params(encoder), epochs=1)
             lm_state, lm_history = finetune_encoder(encoder, docs, seed=seed, device=device,
@@ -485,51 +449,39 @@ class ULMFiTBase(BaseEstimator):
                                                     **params)
             return encoder, docs, lm_history
         lm_state, lm_history = self._finetune(encoder, key, texts, docs, seed, device)
-        tuned = Encoder(encoder.config, lm_state, encoder.tokenizer, encoder.metadata,
-                        encoder.path, encoder.vectors)
+        tuned = replace(encoder, state_dict=lm_state)
         # words that only later texts have: their nearest word of the (cached) base vocabulary
         tuned = alias_vector_words(tuned, nearest_vocabulary_words(base))
         return tuned, docs, lm_history
 
     def _classifier_module(self, tuned, n_out):
         """Stage 3's network over ``tuned``'s encoder, with the ``drop_mult``-scaled
-        classifier dropouts: a :class:`~ulmfit_sklearn.models.heads.SequenceClassifier`
-        (AWD-LSTM) or a :class:`~ulmfit_sklearn.models.heads.BertClassifier`."""
-        dropout = scaled_dropout(CLAS_DROPOUT, self.drop_mult)
-        if tuned.architecture == "bert":
-            module = BertClassifier(tuned.build_module(), n_out, max_len=self.max_len,
-                                    n_groups=_block_groups(tuned))
-            module.set_dropout(output=dropout["output"],
-                               **scaled_dropout(tuned.config["dropout"], self.drop_mult))
-            return module
-        module = SequenceClassifier(tuned.build_module().encoder, n_out, bptt=self.bptt,
-                                    max_len=self.max_len)
-        module.set_dropout(**dropout)
-        return module
+        dropouts (the family's
+        :meth:`~ulmfit_sklearn.families.base.EncoderFamily.classifier_module`)."""
+        return tuned.family.classifier_module(tuned, n_out, bptt=self.bptt, max_len=self.max_len,
+                                              drop_mult=self.drop_mult)
 
     def _feature_module(self, tuned):
-        """The network of document features over ``tuned``'s encoder (no dropout):
-        concat pooling of an AWD-LSTM by BPT3C, or a BERT's windows mean-pooled."""
-        if tuned.architecture == "bert":
-            return WindowPoolEncoder(tuned.build_module(), max_len=self.max_len)
-        return ConcatPoolEncoder(tuned.build_module().encoder, self.bptt, self.max_len)
+        """The network of document features over ``tuned``'s encoder, no dropout (the
+        family's :meth:`~ulmfit_sklearn.families.base.EncoderFamily.feature_module`)."""
+        return tuned.family.feature_module(tuned, bptt=self.bptt, max_len=self.max_len)
 
     def _lr(self, encoder):
         """Stage 3's peak learning rate: ``lr``, or with ``"auto"`` the encoder
-        architecture's default (:data:`AUTO_LR`)."""
-        return AUTO_LR[encoder.architecture] if self.lr == AUTO else float(self.lr)
+        family's ``auto_lr``."""
+        return encoder.family.auto_lr if self.lr == AUTO else float(self.lr)
 
     def _stage3_params(self, n_docs, targets, stage_epochs, seed, device, tuned, lr,
                        lr_range=None):
         """Everything that configures stage 3's net (see ``make_classifier_net``)."""
         return dict(
             stage_epochs=stage_epochs, lr=lr, lr_decay=self.lr_decay,
-            min_last_steps=(MIN_LAST_STAGE_STEPS[tuned.architecture]
+            min_last_steps=(tuned.family.min_last_stage_steps
                             if self.unfreeze_epochs is None else 0),
             batch_size=self._batch_size(n_docs), cut_frac=self.stlr_cut_frac,
             ratio=self.stlr_ratio, constant_lr=not self.stlr, criterion=targets.criterion,
             criterion_kwargs=targets.criterion_kwargs, seed=seed, device=device,
-            autocast=self._autocast(tuned.architecture),
+            autocast=self._autocast(tuned.family),
             validation_fraction=None if lr_range else self.validation_fraction,
             stratify=targets.y if targets.stratify else None, pad_idx=tuned.tokenizer.pad_id,
             verbose=self.verbose, lr_range=lr_range)
@@ -544,7 +496,7 @@ class ULMFiTBase(BaseEstimator):
         attrs, history = dict(targets.attrs), {}
         for direction in self._directions():
             run = self._run_stages(texts, targets, direction=direction)
-            suffix = "" if direction == "forward" else "_backward"
+            suffix = direction_suffix(direction)
             history.update({"lm" + suffix: run.lm_history,
                             "classifier" + suffix: run.net.history.to_list()})
             _trim(run.net)  # drops the history too
@@ -591,14 +543,12 @@ class ULMFiTBase(BaseEstimator):
         """Raw outputs (logits) of the fitted net of ``direction``, in input order,
         as numpy."""
         check_is_fitted(self, "net_")
-        suffix = "" if direction == "forward" else "_backward"
+        suffix = direction_suffix(direction)
         net, tokenizer = self._prediction_net(suffix), getattr(self, f"tokenizer{suffix}_")
         texts = validate_texts(X)
         if not texts:
             return np.zeros((0, net.module_.n_out), dtype=np.float32)
-        docs = encode_texts(tokenizer, texts)
-        if direction == "backward":
-            docs = [d[::-1] for d in docs]
+        docs = read_in_direction(encode_texts(tokenizer, texts), direction)
         order = np.argsort([-len(d) for d in docs], kind="stable")  # similar lengths batch together
         with torch.inference_mode():
             out = net.forward(DocumentDataset([docs[i] for i in order])).float().numpy()
@@ -629,22 +579,6 @@ class ULMFiTBase(BaseEstimator):
         tags.input_tags.two_d_array = False
         tags.non_deterministic = False
         return tags
-
-
-def _block_groups(encoder):
-    """Layer groups between the embedding and the head: an AWD-LSTM's layers, or
-    a BERT's blocks in :data:`BERT_BLOCK_GROUPS` groups (fewer for fewer blocks)."""
-    if encoder.architecture == "bert":
-        return min(BERT_BLOCK_GROUPS, encoder.config["n_layers"])
-    return encoder.config["n_layers"]
-
-
-def _read_as(encoder, docs):
-    """Token ids of ``docs`` in the order ``encoder``'s language model reads them:
-    a backward model reads each document right to left."""
-    if encoder.config.get("direction", "forward") == "backward":
-        return [np.ascontiguousarray(d[::-1]) for d in docs]
-    return docs
 
 
 def _trim(net):

@@ -121,8 +121,7 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
         self.tokenizer_ = encoder.tokenizer
         self.classes_, targets = np.unique(np.asarray(y), return_inverse=True)
         with seeded(self.random_state, "cpu"):
-            bert = encoder.build_module()
-            bert.set_dropout(**encoder.config["dropout"])
+            bert = encoder.build_encoder(**encoder.config["dropout"])
             self.net_ = train_classifier(
                 _LinearHeadBert(bert, len(self.classes_)), self._docs(X), targets,
                 stage_epochs=[self.epochs], lr=self.head_lr, lr_decay=self.head_lr / self.lr,

@@ -46,17 +46,15 @@ import torch
 
 from ._version import __version__
 from .exceptions import ModelFileError, check_version
-from .models.awd_lstm import AWDLSTM
-from .models.bert import BertEncoder
-from .models.heads import (BertClassifier, ConcatPoolEncoder, SequenceClassifier,
-                           WindowPoolEncoder)
+from .encoders.format import DIRECTIONS, direction_suffix
+from .families import FAMILIES, network_family
+from .families.base import COUNT, INDEX, OPTIONAL_COUNT, POSITIVE
 from .text import TOKENIZERS
 from .training.numerics import STORAGE_DTYPES, stored_weights, unstored_weights
 from .training.stages import make_inference_net
 
 FORMAT_VERSION = 1
 MODEL_FILE, WEIGHTS_FILE = "model.json", "weights.safetensors"
-DIRECTIONS = ("forward", "backward")
 #: The largest ``model.json`` and safetensors header read (bytes).
 MAX_JSON_BYTES = 64 * 2**20
 
@@ -124,49 +122,18 @@ def _params(est):
 
 
 def _network(module):
-    """The shape of a fitted network, as JSON data (:func:`_build_network` reads it)."""
-    if isinstance(module, WindowPoolEncoder):
-        net = {"kind": type(module).__name__, **_bert_sizes(module.encoder),
-               "pooling": module.pooling, "max_len": module.max_len, "window": module.window}
-        if isinstance(module, BertClassifier):
-            net.update(n_groups=module.n_groups)
-    else:
-        awd = module.encoder
-        net = {"kind": type(module).__name__, "vocab_size": awd.encoder.num_embeddings,
-               "emb_size": awd.emb_size, "hidden_size": awd.hidden_size, "n_layers": awd.n_layers,
-               "pad_idx": awd.encoder.padding_idx, "bptt": module.bptt, "max_len": module.max_len}
-    if hasattr(module, "head"):
-        net.update(n_out=module.n_out, head_hidden=module.head.lin1.out_features)
-    return net
+    """The shape of a fitted network, as JSON data (:func:`_build_network` reads it):
+    its kind (class name) and its family's description of it."""
+    kind, family = type(module).__name__, network_family(type(module).__name__)
+    if family is None:
+        raise ValueError(f"a {kind} network cannot be saved in the safe format (use joblib)")
+    return {"kind": kind, **family.describe(module)}
 
 
-def _bert_sizes(bert):
-    layer, emb = bert.layers[0], bert.embeddings
-    return {"vocab_size": emb.word.num_embeddings, "hidden_size": bert.hidden_size,
-            "n_layers": bert.n_layers, "n_heads": layer.n_heads,
-            "intermediate_size": layer.ff_in.out_features, "max_positions": bert.max_positions,
-            "type_vocab_size": emb.token_type.num_embeddings, "layer_norm_eps": emb.norm.eps,
-            "pad_idx": bert.pad_idx, "cls_idx": bert.cls_idx, "sep_idx": bert.sep_idx}
-
-
-_COUNT, _INDEX, _OPT = "count", "index", "optional count"
-#: The keys of each network kind's description and what each must be: a count
-#: (int >= 1), an index (int >= 0), an optional count (None or int >= 1), a
-#: positive float, or one of a set of strings.
-_BERT_SPEC = {"vocab_size": _COUNT, "hidden_size": _COUNT, "n_layers": _COUNT,
-              "n_heads": _COUNT, "intermediate_size": _COUNT, "max_positions": _COUNT,
-              "type_vocab_size": _COUNT, "layer_norm_eps": "positive", "pad_idx": _INDEX,
-              "cls_idx": _INDEX, "sep_idx": _INDEX, "pooling": {"mean", "cls", "concat"},
-              "max_len": _OPT, "window": _OPT}
-_AWD_SPEC = {"vocab_size": _COUNT, "emb_size": _COUNT, "hidden_size": _COUNT, "n_layers": _COUNT,
-             "pad_idx": _INDEX, "bptt": _COUNT, "max_len": _OPT}
-_HEAD_SPEC = {"n_out": _COUNT, "head_hidden": _COUNT}
-NETWORK_SPECS = {
-    "BertClassifier": {**_BERT_SPEC, **_HEAD_SPEC, "n_groups": _COUNT},
-    "WindowPoolEncoder": _BERT_SPEC,
-    "SequenceClassifier": {**_AWD_SPEC, **_HEAD_SPEC},
-    "ConcatPoolEncoder": _AWD_SPEC,
-}
+#: The description of each kind of fitted network: its keys and what each must be
+#: (:data:`~ulmfit_sklearn.families.base.COUNT`, ...), as the families give them.
+NETWORK_SPECS = {kind: network.spec for family in FAMILIES.values()
+                 for kind, network in family.networks.items()}
 
 
 def _is_int(v):
@@ -174,13 +141,13 @@ def _is_int(v):
 
 
 def _check_value(v, kind):
-    if kind == _COUNT:
+    if kind == COUNT:
         return _is_int(v) and v >= 1
-    if kind == _INDEX:
+    if kind == INDEX:
         return _is_int(v) and v >= 0
-    if kind == _OPT:
+    if kind == OPTIONAL_COUNT:
         return v is None or (_is_int(v) and v >= 1)
-    if kind == "positive":
+    if kind == POSITIVE:
         return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < math.inf
     return isinstance(v, str) and v in kind
 
@@ -203,23 +170,9 @@ def _check_network_spec(spec, where):
 
 
 def _build_network(spec):
-    kind = spec["kind"]
-    if kind in ("BertClassifier", "WindowPoolEncoder"):
-        bert = BertEncoder(spec["vocab_size"], spec["hidden_size"], spec["n_layers"],
-                           spec["n_heads"], spec["intermediate_size"], spec["max_positions"],
-                           spec["type_vocab_size"], spec["pad_idx"], spec["cls_idx"],
-                           spec["sep_idx"], spec["layer_norm_eps"])
-        window = dict(pooling=spec["pooling"], max_len=spec["max_len"], window=spec["window"])
-        if kind == "WindowPoolEncoder":
-            return WindowPoolEncoder(bert, **window)
-        return BertClassifier(bert, spec["n_out"], n_groups=spec["n_groups"],
-                              hidden=spec["head_hidden"], **window)
-    awd = AWDLSTM(spec["vocab_size"], spec["emb_size"], spec["hidden_size"], spec["n_layers"],
-                  spec["pad_idx"])
-    if kind == "SequenceClassifier":
-        return SequenceClassifier(awd, spec["n_out"], bptt=spec["bptt"], max_len=spec["max_len"],
-                                  hidden=spec["head_hidden"])
-    return ConcatPoolEncoder(awd, bptt=spec["bptt"], max_len=spec["max_len"])
+    """The network that ``spec`` (checked by :func:`_check_network_spec`) describes,
+    rebuilt by its family, initialised at random."""
+    return network_family(spec["kind"]).rebuild(spec)
 
 
 def _expected_tensors(spec, where):
@@ -347,10 +300,10 @@ FITTED_ATTRIBUTES = {
     "ULMFiTVectorizer": {"n_features_out_": _count},
 }
 _COMMON_FITTED = {"history_": _is_dict, "encoder_sha256_": _sha}
-#: The network kinds each estimator predicts with.
-ESTIMATOR_NETWORKS = {"ULMFiTClassifier": ("SequenceClassifier", "BertClassifier"),
-                      "ULMFiTRegressor": ("SequenceClassifier", "BertClassifier"),
-                      "ULMFiTVectorizer": ("ConcatPoolEncoder", "WindowPoolEncoder")}
+#: What the network each estimator predicts with computes (a family's
+#: :attr:`~ulmfit_sklearn.families.base.Network.role`).
+ESTIMATOR_NETWORKS = {"ULMFiTClassifier": "classifier", "ULMFiTRegressor": "classifier",
+                      "ULMFiTVectorizer": "features"}
 
 
 def _check_fitted(name, fitted, networks, where):
@@ -373,7 +326,7 @@ def _check_fitted(name, fitted, networks, where):
             raise ModelFileError(f"{where}: fitted attribute {attr} = {fitted[attr]!r:.80} is "
                                  "not valid")
     for direction, spec in networks.items():
-        if spec["kind"] not in ESTIMATOR_NETWORKS[name]:
+        if network_family(spec["kind"]).networks[spec["kind"]].role != ESTIMATOR_NETWORKS[name]:
             raise ModelFileError(f"{where}: a {name} does not predict with a {spec['kind']}")
         n_out = spec.get("n_out")
         sizes = {"ULMFiTClassifier": ("classes_", "n_outputs_"),
@@ -410,10 +363,10 @@ def save(est, folder, weights="int8"):
                                                      or (folder / MODEL_FILE).is_file())):
         raise FileExistsError(f"{folder} exists and is not a saved model or an empty folder: "
                               "save writes a new folder or replaces a saved model")
-    nets = {d: (getattr(est, f"net{_suffix(d)}_"), getattr(est, f"tokenizer{_suffix(d)}_"))
+    nets = {d: (getattr(est, f"net{direction_suffix(d)}_"), getattr(est, f"tokenizer{direction_suffix(d)}_"))
             for d in est._fitted_directions()}
     attrs = {k: v for k, v in vars(est).items() if k.endswith("_") and not k.startswith("_")
-             and k not in {f"{what}{_suffix(d)}_" for d in nets for what in ("net", "tokenizer")}}
+             and k not in {f"{what}{direction_suffix(d)}_" for d in nets for what in ("net", "tokenizer")}}
     model = {
         "format_version": FORMAT_VERSION,
         "ulmfit_sklearn_version": __version__,
@@ -560,11 +513,11 @@ def load(folder):
         except RuntimeError as exc:
             raise ModelFileError(f"{where / WEIGHTS_FILE}: does not fit the network "
                                  f"({exc})") from None
-        fitted[f"net{_suffix(direction)}_"] = make_inference_net(
+        fitted[f"net{direction_suffix(direction)}_"] = make_inference_net(
             module, batch_size=model["predict_batch_size"], pad_idx=tokenizer.pad_id,
             device=est._device(),
-            autocast=est._autocast("bert" if isinstance(module, WindowPoolEncoder) else "awd_lstm"))
-        fitted[f"tokenizer{_suffix(direction)}_"] = tokenizer
+            autocast=est._autocast(network_family(spec["kind"])))
+        fitted[f"tokenizer{direction_suffix(direction)}_"] = tokenizer
     est._set_fitted(fitted)
     return est
 
@@ -577,10 +530,6 @@ def _read_tokenizer(tok, path):
     except Exception as exc:  # noqa: BLE001  any library's error on a damaged file
         raise ModelFileError(f"{path}: not a valid {tok.kind} tokenizer "
                              f"({type(exc).__name__}: {exc})") from None
-
-
-def _suffix(direction):
-    return "" if direction == "forward" else "_backward"
 
 
 def _direction_folder(folder, direction):

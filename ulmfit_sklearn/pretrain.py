@@ -442,8 +442,7 @@ def pretrain(train_ids, valid_ids, out_dir, tokenizer, *, emb_size=200, hidden_s
                 (init.config["emb_size"], init.config["hidden_size"], init.config["n_layers"]) != \
                 (emb_size, hidden_size, n_layers):
             raise ValueError("--init encoder's vocabulary or sizes differ from this run's")
-        state = dict(init.state_dict)
-        lm.load_state_dict(dict(state, **{"decoder.weight": state["encoder.encoder.weight"]}))
+        lm.load_stored_state_dict(init.state_dict)
     elif vectors is not None:
         n = init_embedding(lm, tokenizer, *vectors, seed=seed)
         print(f"{n} of {tokenizer.vocab_size} embeddings start from word vectors", flush=True)
@@ -533,10 +532,15 @@ def train_mlm_head(encoder, texts, out_dir, *, head_epochs=1, all_epochs=1, head
     encoder with its head to ``out_dir`` (its license kept, the run in
     ``metadata["mlm_head"]``) and returns the folder's path.
     """
-    from .encoders.bert import bert_state_dict, build_bert_mlm, save_bert_encoder
+    from .encoders.bert import save_bert_encoder
+    from .exceptions import EncoderError
+    from .families.bert import BERT
     from .text import encode_texts
     from .training.stages import finetune_masked_lm, seeded
 
+    if encoder.family is not BERT:
+        raise EncoderError(f"{encoder.path or 'the encoder'} is not a BERT encoder: a masked-LM "
+                           "head is for a BERT")
     tok, t0 = encoder.tokenizer, time.time()
     docs = encode_texts(tok, list(texts))
     common = dict(lr_decay=1.0, batch_size=batch_size, cut_frac=0.1, ratio=32, seed=seed,
@@ -544,7 +548,7 @@ def train_mlm_head(encoder, texts, out_dir, *, head_epochs=1, all_epochs=1, head
                   special_ids=tok.special_ids)
     curve = []
     with seeded(seed, device):  # a fresh head's initialisation depends on the seed alone
-        model = build_bert_mlm(encoder, **encoder.config["dropout"])
+        model = BERT.build_language_model(encoder, **encoder.config["dropout"])
         for epochs, lr, frozen in ((head_epochs, head_lr, ("encoder.",)), (all_epochs, all_lr, ())):
             if epochs:
                 net = finetune_masked_lm(model, docs, epochs=epochs, lr=lr, frozen=frozen, **common)
@@ -557,7 +561,7 @@ def train_mlm_head(encoder, texts, out_dir, *, head_epochs=1, all_epochs=1, head
                         "all_lr": all_lr, "seed": seed, "seconds": round(time.time() - t0, 1),
                         "curve": curve, **(record or {})}
     licence = encoder.config.get("license_file")
-    return save_bert_encoder(out_dir, encoder.config, bert_state_dict(model.cpu()), tok, meta,
+    return save_bert_encoder(out_dir, encoder.config, BERT.language_model_state(model.cpu()), tok, meta,
                              license_file=Path(encoder.path) / licence if licence else None,
                              dtype=dtype)
 
@@ -696,7 +700,6 @@ if __name__ == "__main__":
 def mlm_head_main(argv=None):
     """Give a BERT encoder a masked-LM head (:func:`train_mlm_head`) on text files."""
     from .encoders import load_encoder
-    from .exceptions import EncoderError
 
     p = argparse.ArgumentParser(prog="ulmfit-sklearn mlm-head", description=mlm_head_main.__doc__)
     p.add_argument("--encoder", required=True, help="a BERT encoder: a bundled name or a folder")
@@ -719,8 +722,6 @@ def mlm_head_main(argv=None):
     if a.threads:
         torch.set_num_threads(a.threads)
     encoder = load_encoder(a.encoder)
-    if encoder.architecture != "bert":
-        raise EncoderError(f"{a.encoder!r} is not a BERT encoder")
     texts = itertools.islice(itertools.islice(read_paragraphs(a.train), 0, None, a.every),
                              a.documents)
     out = train_mlm_head(encoder, list(texts), a.out, head_epochs=a.head_epochs,

@@ -116,7 +116,7 @@ class ULMFiTVectorizer(TransformerMixin, ULMFiTBase):
             module = self._feature_module(run.encoder)
         net = make_inference_net(module, batch_size=self.batch_size,
                                  pad_idx=run.encoder.tokenizer.pad_id, device=self._device(),
-                                 autocast=self._autocast(run.encoder.architecture))
+                                 autocast=self._autocast(run.encoder.family))
         self._set_fitted({"net_": net, "tokenizer_": run.encoder.tokenizer,
                           "encoder_sha256_": run.encoder_key, "history_": {"lm": run.lm_history},
                           "n_features_out_": module.n_features})

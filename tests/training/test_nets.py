@@ -126,7 +126,7 @@ def test_lm_fine_tuning_applies_the_output_dropout(tiny_encoder_dir):
     from ulmfit_sklearn.encoders import load_encoder
     from ulmfit_sklearn.modules import LM_DROPOUT, scaled_dropout
 
-    lm = load_encoder(tiny_encoder_dir).build_module(**scaled_dropout(LM_DROPOUT, 3.0))
+    lm = load_encoder(tiny_encoder_dir).build_language_model(**scaled_dropout(LM_DROPOUT, 3.0))
     assert lm.output_dp.p == pytest.approx(0.3)
     assert lm.encoder.hidden_dps[0].p == pytest.approx(0.45)
 

@@ -8,11 +8,13 @@ the ids ``pad_idx``, ``cls_idx``, ``sep_idx``, the checkpoint's ``dropout``,
 ``weights.safetensors`` (the :class:`~ulmfit_sklearn.models.bert.BertEncoder`'s
 parameters, fp16 by default), ``tokenizer.json`` (a
 :class:`~ulmfit_sklearn.text.WordPieceTokenizer`), the license text, and
-``metadata.json`` with the files' sha256, which loading verifies.
+``metadata.json`` with the files' sha256, which loading verifies: the folder format
+of :mod:`ulmfit_sklearn.encoders.format`, which reads it.
 
-:func:`load_bert_folder` also reads a folder in the Hugging Face layout
+:func:`load_hugging_face_folder` reads a folder in the Hugging Face layout
 (``config.json`` with ``"model_type": "bert"``, ``model.safetensors``,
-``tokenizer.json``), converted in memory.  Hugging Face names map to this
+``tokenizer.json``), converted in memory; :func:`convert_hf_bert` writes it as an
+encoder folder.  Hugging Face names map to this
 package's by :data:`HF_NAMES`, a table of name prefixes:
 
 =================================================  ==========================
@@ -41,16 +43,17 @@ masked-LM head's transform and bias are kept as ``mlm.*`` (:data:`HF_MLM_NAMES`;
 name is an error.
 """
 
-import json
 import re
 import shutil
 from pathlib import Path
 
 import torch
 
-from . import FORMAT_VERSION, Encoder, EncoderError, _config_files, _read_json, _sha256
+from ..exceptions import EncoderError
+from ..families.bert import BERT, MLM_PREFIX
 from ..text import WordPieceTokenizer
-from ..training.numerics import SCALE_SUFFIX, stored_weights, unstored_weights  # noqa: F401  SCALE_SUFFIX re-exported
+from ..training.numerics import SCALE_SUFFIX, stored_weights, unstored_weights
+from .format import FORMAT_VERSION, Encoder, _sha256, read_encoder_folder, read_json, save_encoder
 
 #: Hugging Face name prefix -> this package's (``{i}``: the block's number).
 HF_NAMES = {
@@ -76,8 +79,6 @@ HF_SKIPPED = re.compile(r"^(bert\.)?(embeddings\.position_ids|pooler\..*)$|^cls\
 HF_MLM_NAMES = {"cls.predictions.transform.dense.": "mlm.dense.",
                 "cls.predictions.transform.LayerNorm.": "mlm.norm.",
                 "cls.predictions.": "mlm."}
-#: The prefix of the masked-LM head's tensors in an encoder folder's weights.
-MLM_PREFIX = "mlm."
 _SUFFIXES = {"weight": "weight", "bias": "bias", "gamma": "weight", "beta": "bias"}
 _RULES = [(re.compile("^" + re.escape(hf).replace(r"\{i\}", r"(\d+)") + r"(\w+)$"),
            ours.replace("{i}", r"\1")) for hf, ours in HF_NAMES.items()]
@@ -190,7 +191,7 @@ def config_from_hf(hf, tokenizer):
                            f"{hf.get('hidden_act')!r}, {hf.get('position_embedding_type')!r}")
     return {
         "format_version": FORMAT_VERSION,
-        "architecture": "bert",
+        "architecture": BERT.name,
         "vocab_size": hf["vocab_size"],
         "hidden_size": hf["hidden_size"],
         "n_layers": hf["num_hidden_layers"],
@@ -210,160 +211,22 @@ def config_from_hf(hf, tokenizer):
     }
 
 
-def build_bert(encoder, **dropout):
-    """The :class:`~ulmfit_sklearn.models.bert.BertEncoder` of ``encoder`` (an
-    :class:`~ulmfit_sklearn.encoders.Encoder`) with its weights, in fp32;
-    ``dropout``: ``hidden`` and ``attention`` (default 0)."""
-    from ..models.bert import BertEncoder
-
-    c = encoder.config
-    module = BertEncoder(c["vocab_size"], c["hidden_size"], c["n_layers"], c["n_heads"],
-                         c["intermediate_size"], c["max_positions"], c["type_vocab_size"],
-                         c["pad_idx"], c["cls_idx"], c["sep_idx"], c["layer_norm_eps"])
-    if encoder.state_dict is not None:
-        module.load_state_dict({k: v for k, v in encoder.state_dict.items()
-                                if not k.startswith(MLM_PREFIX)})
-    module.set_dropout(**dropout)
-    return module
-
-
-def build_bert_mlm(encoder, n_groups=None, **dropout):
-    """The :class:`~ulmfit_sklearn.models.bert.BertMaskedLM` of ``encoder``: its
-    BERT with the folder's masked-LM head (a fresh one if it has none); the blocks
-    in ``n_groups`` layer groups (default: 3, or one a block if fewer)."""
-    from ..models.bert import BertMaskedLM
-
-    bert = build_bert(encoder, **dropout)
-    model = BertMaskedLM(bert, n_groups=n_groups or min(3, bert.n_layers))
-    head = {k[len(MLM_PREFIX):]: v for k, v in (encoder.state_dict or {}).items()
-            if k.startswith(MLM_PREFIX)}
-    if head:
-        model.head.load_state_dict(head)
-    return model
-
-
-def bert_state_dict(model):
-    """The tensors of a :class:`~ulmfit_sklearn.models.bert.BertMaskedLM` (or a
-    bare :class:`~ulmfit_sklearn.models.bert.BertEncoder`) as an encoder folder
-    stores them: the BERT's names, the head under ``mlm.``; fp32 on the CPU."""
-    return {k: v.detach().float().cpu().clone() for k, v in _named_tensors(model).items()}
-
-
-def _named_tensors(model):
-    from ..models.bert import BertEncoder
-
-    parts = {"": model} if isinstance(model, BertEncoder) else \
-        {"": model.encoder, MLM_PREFIX: model.head}
-    return {prefix + k: v for prefix, module in parts.items()
-            for k, v in module.state_dict().items()}
-
-
-def expected_shapes(config):
-    """The shape of each tensor of a :class:`~ulmfit_sklearn.models.bert.BertEncoder`
-    of ``config``'s sizes, with its masked-LM head's if ``config["mlm_head"]``
-    (built on the meta device: no memory)."""
-    with torch.device("meta"):
-        enc = Encoder(config, None, None)
-        module = build_bert_mlm(enc) if config.get("mlm_head") else build_bert(enc)
-        return {k: tuple(v.shape) for k, v in _named_tensors(module).items()}
-
-
-def check_bert_weights(config, state, where="encoder"):
-    """Raise :class:`EncoderError` naming the first tensor of ``state`` missing,
-    extra or of another shape than ``config``'s sizes imply."""
-    sizes = ("vocab_size", "hidden_size", "n_layers", "n_heads", "intermediate_size",
-             "max_positions", "type_vocab_size", "pad_idx", "cls_idx", "sep_idx")
-    for key in sizes:
-        value = config.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise EncoderError(f"{where}: {key} must be a non-negative int, got {value!r}")
-    try:
-        expected = expected_shapes(config)
-    except (ValueError, RuntimeError, KeyError) as exc:
-        raise EncoderError(f"{where}: inconsistent sizes ({exc})") from None
-    for problem, names in (("lack", expected.keys() - state.keys()),
-                           ("have unexpected", state.keys() - expected.keys())):
-        if names:
-            raise EncoderError(f"{where}: the weights {problem} tensors {sorted(names)[:5]}")
-    for name, shape in expected.items():
-        if tuple(state[name].shape) != shape:
-            raise EncoderError(f"{where}: tensor {name!r} has shape {tuple(state[name].shape)}, "
-                               f"but the config implies {shape}")
-
-
-def quantize_rows(state):
-    """Weights for storage in about a quarter of their fp32 size: every matrix as
-    int8 with one fp16 scale per row, vectors in fp16
-    (:func:`~ulmfit_sklearn.training.numerics.stored_weights` with ``"int8"``);
-    :func:`dequantize_rows` undoes it."""
-    return stored_weights(state, "int8")
-
-
-def dequantize_rows(state):
-    """fp32 weights from :func:`quantize_rows`' storage."""
-    return unstored_weights(state)
-
-
-def _file_names(config):
-    return ["config.json", config["weights"], config["tokenizer"]["file"]] + \
-        ([config["license_file"]] if config.get("license_file") else [])
+#: The files of a Hugging Face BERT folder that this package reads.
+HF_FILES = ("config.json", "model.safetensors", "tokenizer.json")
 
 
 def _read_hf(folder):
     """(config, fp32 state dict, tokenizer) of a Hugging Face BERT folder."""
     from safetensors.torch import load_file
 
-    for name in ("config.json", "model.safetensors", "tokenizer.json"):
+    for name in HF_FILES:
         if not (folder / name).is_file():
             raise EncoderError(f"Hugging Face BERT file missing: {folder / name}")
     tokenizer = WordPieceTokenizer.load(folder / "tokenizer.json")
-    config = config_from_hf(_read_json(folder / "config.json"), tokenizer)
+    config = config_from_hf(read_json(folder / "config.json"), tokenizer)
     state = rename_hf_state_dict(load_file(str(folder / "model.safetensors")))
     config["mlm_head"] = any(k.startswith(MLM_PREFIX) for k in state)
     return config, {k: v.float() for k, v in state.items()}, tokenizer
-
-
-def load_bert_folder(folder, config=None):
-    """Load and verify a BERT encoder folder, or convert a Hugging Face one in memory.
-
-    Returns an :class:`~ulmfit_sklearn.encoders.Encoder` (fp32 weights) whose
-    ``build_module()`` is a :class:`~ulmfit_sklearn.models.bert.BertEncoder`.
-    """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    folder = Path(folder)
-    config = config or _read_json(folder / "config.json")
-    try:
-        if config.get("architecture") != "bert":  # the Hugging Face layout
-            config, state, tokenizer = _read_hf(folder)
-            files = {n: _sha256(folder / n) for n in ("config.json", "model.safetensors",
-                                                      "tokenizer.json")}
-            metadata = {"source": str(folder), "converted": "in memory, from the Hugging Face "
-                        "layout", "files": files}
-        else:
-            metadata = _read_json(folder / "metadata.json")
-            if config.get("format_version") != FORMAT_VERSION:
-                raise EncoderError(f"{folder / 'config.json'}: unsupported format_version "
-                                   f"{config.get('format_version')!r}")
-            paths = _config_files(folder, config)
-            for name in _file_names(config):
-                if not (folder / name).is_file():
-                    raise EncoderError(f"encoder file missing: {folder / name}")
-                if _sha256(folder / name) != metadata.get("files", {}).get(name):
-                    raise EncoderError(f"encoder file is corrupt or has no checksum in "
-                                       f"metadata.json (sha256 mismatch): {folder / name}")
-            tokenizer = WordPieceTokenizer.load(paths["tokenizer.file"])
-            state = dequantize_rows(load_file(str(paths["weights"])))
-    except (SafetensorError, ValueError, KeyError, OSError) as exc:
-        if isinstance(exc, EncoderError):
-            raise
-        raise EncoderError(f"cannot read BERT encoder {folder}: {exc!r}") from None
-    if tokenizer.vocab_size != config["vocab_size"]:
-        raise EncoderError(f"{folder}: tokenizer has {tokenizer.vocab_size} entries, "
-                           f"config says vocab_size={config['vocab_size']}")
-    check_bert_weights(config, state, where=str(folder))
-    return Encoder(config, state, tokenizer, metadata, str(folder))
 
 
 def convert_hf_bert(src_folder, out_folder, name, metadata=None, license_file=None,
@@ -388,35 +251,94 @@ def convert_hf_bert(src_folder, out_folder, name, metadata=None, license_file=No
     """
     src = Path(src_folder)
     config, state, tokenizer = _read_hf(src)
-    check_bert_weights(config, state, where=str(src))
+    BERT.check_weights(config, state, where=str(src))
     metadata = dict(metadata or {}, name=name)
-    metadata["source_files"] = {n: _sha256(src / n) for n in ("config.json", "model.safetensors",
-                                                              "tokenizer.json")}
+    metadata["source_files"] = {n: _sha256(src / n) for n in HF_FILES}
     return save_bert_encoder(out_folder, config, state, tokenizer, metadata, license_file, dtype)
+
+
+
+
+def is_hugging_face_folder(folder):
+    """Whether ``folder`` is in the Hugging Face layout: a ``config.json`` with a
+    ``model_type`` and no ``architecture`` of this package's format."""
+    path = Path(folder) / "config.json"
+    if not path.is_file():
+        return False
+    config = read_json(path)
+    return isinstance(config, dict) and "model_type" in config and "architecture" not in config
+
+
+def load_hugging_face_folder(folder):
+    """An :class:`~ulmfit_sklearn.encoders.Encoder` (fp32 weights) of a Hugging Face
+    BERT folder, converted in memory (see the module's docstring)."""
+    from safetensors import SafetensorError
+
+    folder = Path(folder)
+    try:
+        config, state, tokenizer = _read_hf(folder)
+    except (SafetensorError, ValueError, KeyError, OSError) as exc:
+        if isinstance(exc, EncoderError):
+            raise
+        raise EncoderError(f"cannot read BERT encoder {folder}: {exc!r}") from None
+    if tokenizer.vocab_size != config["vocab_size"]:
+        raise EncoderError(f"{folder}: tokenizer has {tokenizer.vocab_size} entries, "
+                           f"config says vocab_size={config['vocab_size']}")
+    BERT.check_weights(config, state, where=str(folder))
+    metadata = {"source": str(folder), "converted": "in memory, from the Hugging Face layout",
+                "files": {n: _sha256(folder / n) for n in HF_FILES}}
+    return Encoder(config, state, tokenizer, metadata, str(folder))
+
+
+def load_bert_folder(folder, config=None):
+    """Load and verify a BERT encoder folder, or convert a Hugging Face one in memory.
+
+    Returns an :class:`~ulmfit_sklearn.encoders.Encoder` (fp32 weights) whose
+    :meth:`~ulmfit_sklearn.encoders.Encoder.build_encoder` is a
+    :class:`~ulmfit_sklearn.models.bert.BertEncoder`.  (``config`` is not used: the
+    folder's is read.)
+    """
+    if is_hugging_face_folder(folder):
+        return load_hugging_face_folder(folder)
+    return read_encoder_folder(folder)
 
 
 def save_bert_encoder(out_folder, config, state, tokenizer, metadata, license_file=None,
                       dtype=torch.float16):
     """Write a BERT encoder folder (weights in ``dtype``: a float type, or
-    ``torch.int8`` for :func:`quantize_rows`; a masked-LM head in ``state`` under
-    ``mlm.`` is kept and ``config["mlm_head"]`` set); returns its path.
-    ``license_file`` is copied in as ``LICENSE`` (a ``config["license_file"]`` that
-    ``out_folder`` already holds is kept)."""
-    from safetensors.torch import save_file
-
-    out = Path(out_folder)
-    out.mkdir(parents=True, exist_ok=True)
+    ``torch.int8`` for int8 rows with a scale each; a masked-LM head in ``state``
+    under ``mlm.`` is kept and ``config["mlm_head"]`` set), after checking the
+    weights against the config; returns its path.  ``license_file`` is copied in as
+    ``LICENSE`` (a ``config["license_file"]`` that ``out_folder`` already holds is
+    kept)."""
     config = dict(config, mlm_head=any(k.startswith(MLM_PREFIX) for k in state))
-    check_bert_weights(config, state, where=str(out))
-    tokenizer.save(out)
-    if license_file is not None:
-        if Path(license_file).resolve() != (out / "LICENSE").resolve():
-            shutil.copyfile(license_file, out / "LICENSE")
-        config["license_file"] = "LICENSE"
-    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    stored = quantize_rows(state) if dtype == torch.int8 else {k: v.to(dtype) for k, v in state.items()}
-    save_file({k: v.contiguous() for k, v in stored.items()}, str(out / config["weights"]))
-    metadata = dict(metadata)
-    metadata["files"] = {n: _sha256(out / n) for n in _file_names(config)}
-    (out / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
-    return out
+    BERT.check_weights(config, state, where=str(out_folder))
+    return save_encoder(out_folder, config, state, tokenizer, metadata, dtype=dtype,
+                        license_file=license_file)
+
+
+# what this module held before the encoder families (kept so that old imports work)
+check_bert_weights = BERT.check_weights
+expected_shapes = BERT.expected_shapes
+build_bert = BERT.build_encoder
+build_bert_mlm = BERT.build_language_model
+bert_state_dict = BERT.language_model_state
+
+
+def quantize_rows(state):
+    """Weights as int8 rows with an fp16 scale each, vectors in fp16
+    (:func:`~ulmfit_sklearn.training.numerics.stored_weights` with ``"int8"``)."""
+    return stored_weights(state, "int8")
+
+
+def dequantize_rows(state):
+    """fp32 weights from :func:`quantize_rows`' storage."""
+    return unstored_weights(state)
+
+
+__all__ = ["BERT", "HF_FILES", "HF_MLM_NAMES", "HF_NAMES", "HF_SKIPPED", "MINILM_METADATA",
+           "MINILM_SOURCE", "MLM_PREFIX", "SCALE_SUFFIX", "bert_state_dict", "build_bert",
+           "build_bert_mlm", "build_minilm", "check_bert_weights", "config_from_hf",
+           "convert_hf_bert", "dequantize_rows", "expected_shapes", "is_hugging_face_folder",
+           "load_bert_folder", "load_hugging_face_folder", "quantize_rows",
+           "rename_hf_state_dict", "save_bert_encoder"]

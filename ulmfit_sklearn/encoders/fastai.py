@@ -7,7 +7,6 @@ parameter *name* (fastai versions differ in key names and in the order of the
 special tokens), into this package's layout.
 """
 
-import hashlib
 import io
 import pickle
 import re
@@ -16,6 +15,8 @@ from pathlib import Path
 import torch
 
 from ..text import SPECIAL_TOKENS, WordTokenizer
+from .awd_lstm import make_config
+from .format import Encoder, _sha256
 
 
 class _NoClassesUnpickler(pickle.Unpickler):
@@ -86,18 +87,12 @@ def find_fastai_files(folder):
     return None
 
 
-def _sha256(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def load_fastai_encoder(folder):
     """An :class:`~ulmfit_sklearn.encoders.Encoder` from fastai's files in ``folder``.
 
     Special tokens missing from fastai's vocabulary are added with the mean
     embedding (and mean decoder bias).
     """
-    from . import Encoder, make_config
-
     files = find_fastai_files(folder)
     if files is None:
         raise ValueError(f"{folder}: expected one *.pth weights file and one itos*.pkl vocabulary")

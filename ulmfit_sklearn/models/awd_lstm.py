@@ -13,10 +13,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from .heads import HEAD_DROPOUT
+
 #: fastai's dropout probabilities for the language model and the classifier;
 #: the estimators scale them with ``drop_mult``.
 LM_DROPOUT = {"embed": 0.02, "input": 0.25, "weight": 0.2, "hidden": 0.15, "output": 0.1}
-CLAS_DROPOUT = {"embed": 0.05, "input": 0.4, "weight": 0.5, "hidden": 0.3, "output": 0.4}
+CLAS_DROPOUT = {"embed": 0.05, "input": 0.4, "weight": 0.5, "hidden": 0.3, "output": HEAD_DROPOUT}
 
 
 class LockedDropout(nn.Module):
@@ -162,11 +164,26 @@ class LanguageModel(nn.Module):
         nn.init.zeros_(self.decoder.bias)
         self.register_buffer("output_ids", None, persistent=False)
 
+    #: The decoder matrix: the embedding itself (tied), so an encoder folder does not
+    #: store it.
+    TIED = "decoder.weight"
+
     def set_dropout(self, output=0.0, **encoder_ps):
         """Set the output dropout and the encoder's (``embed``, ``input``,
         ``weight``, ``hidden``)."""
         self.output_dp.p = output
         self.encoder.set_dropout(**encoder_ps)
+
+    def stored_state_dict(self):
+        """The tensors as an encoder folder stores them: fp32 copies on the CPU,
+        without the tied decoder matrix."""
+        return {k: v.detach().float().cpu().clone() for k, v in self.state_dict().items()
+                if k != self.TIED}
+
+    def load_stored_state_dict(self, state):
+        """Load tensors as :meth:`stored_state_dict` gives them (the decoder matrix is
+        the embedding's)."""
+        return self.load_state_dict(dict(state, **{self.TIED: state["encoder.encoder.weight"]}))
 
     def layer_groups(self):
         """Parameter-name prefixes of the layer groups, bottom up (fastai's LM split).

@@ -135,6 +135,16 @@ class BertEncoder(nn.Module):
         then each block (whoever adds a head adds its group on top)."""
         return [["embeddings."]] + [[f"layers.{i}."] for i in range(self.n_layers)]
 
+    def block_groups(self, n_groups=None, prefix=""):
+        """Parameter-name prefixes of the blocks in ``n_groups`` layer groups of
+        consecutive blocks (6 blocks in 3 groups of 2), bottom up; None: a group a
+        block.  ``prefix``: where this BERT lies in the module that asks."""
+        n_groups = self.n_layers if n_groups is None else n_groups
+        if not 1 <= n_groups <= self.n_layers:
+            raise ValueError(f"n_groups must lie in [1, {self.n_layers}], got {n_groups}")
+        return [[f"{prefix}layers.{i}." for i in group]
+                for group in np.array_split(np.arange(self.n_layers), n_groups)]
+
     def forward(self, tokens, lengths=None, token_types=None):
         """The last hidden states (batch, time, hidden_size) of ``tokens`` (batch,
         time), right-padded to ``lengths`` (None: no padding).  Padded positions are
@@ -190,10 +200,9 @@ class BertMaskedLM(nn.Module):
     order (so ``targets[targets != IGNORE_INDEX]`` are their labels).
     """
 
-    def __init__(self, encoder, head=None, n_groups=3):
+    def __init__(self, encoder, head=None, n_groups=None):
         super().__init__()
-        if not 1 <= n_groups <= encoder.n_layers:
-            raise ValueError(f"n_groups must lie in [1, {encoder.n_layers}], got {n_groups}")
+        encoder.block_groups(n_groups)  # checks n_groups
         self.encoder, self.n_groups = encoder, n_groups
         self.head = head if head is not None else MaskedLMHead(
             encoder.hidden_size, encoder.embeddings.word.num_embeddings,
@@ -201,10 +210,9 @@ class BertMaskedLM(nn.Module):
 
     def layer_groups(self):
         """Parameter-name prefixes of the layer groups, bottom up (fastai's LM split
-        for a BERT): the blocks in ``n_groups`` groups, then the embeddings with the
-        head, whose decoder they are, on top."""
-        blocks = np.array_split(np.arange(self.encoder.n_layers), self.n_groups)
-        return ([[f"encoder.layers.{i}." for i in group] for group in blocks]
+        for a BERT): the blocks in ``n_groups`` groups (None: a group a block), then
+        the embeddings with the head, whose decoder they are, on top."""
+        return (self.encoder.block_groups(self.n_groups, "encoder.")
                 + [["encoder.embeddings.", "head."]])
 
     def forward(self, tokens, lengths, targets):

@@ -11,11 +11,13 @@ for a model without recurrent state; :class:`WindowPoolEncoder`, and
 (:class:`PoolingHead`).
 """
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+#: fastai's dropout before the classifier head's first block (a quarter of it before
+#: the second), which the estimators scale with ``drop_mult``.
+HEAD_DROPOUT = 0.4
 #: The poolings of :func:`window_pool`, with their width in units of ``hidden_size``.
 POOLINGS = {"mean": 1, "cls": 1, "concat": 3}
 
@@ -296,20 +298,20 @@ class WindowPoolEncoder(nn.Module):
 
 
 class BertClassifier(WindowPoolEncoder):
-    """A :class:`WindowPoolEncoder` with ULMFiT's :class:`~ulmfit_sklearn.models.heads.PoolingHead`
-    on top: one row of scores (logits, or regression outputs) per document.
+    """A :class:`WindowPoolEncoder` with ULMFiT's :class:`PoolingHead` on top: one row
+    of scores (logits, or regression outputs) per document.
 
     ``n_groups`` sets how many layer groups the blocks form (consecutive blocks
-    share a group: 6 blocks in 3 groups of 2), so gradual unfreezing and
-    discriminative learning rates take the same number of stages as a 3-layer
-    AWD-LSTM.
+    share a group: 6 blocks in 3 groups of 2; None: a group a block).  The BERT
+    family gives as many as the bundled AWD-LSTM has layers, so that gradual
+    unfreezing and discriminative learning rates take the same number of stages
+    (:meth:`~ulmfit_sklearn.families.bert.BertFamily.n_layer_groups`).
     """
 
-    def __init__(self, encoder, n_out, pooling="mean", max_len=None, window=None, n_groups=3,
+    def __init__(self, encoder, n_out, pooling="mean", max_len=None, window=None, n_groups=None,
                  hidden=50, ps=(0.4, 0.1)):
         super().__init__(encoder, pooling, max_len, window)
-        if not 1 <= n_groups <= encoder.n_layers:
-            raise ValueError(f"n_groups must lie in [1, {encoder.n_layers}], got {n_groups}")
+        encoder.block_groups(n_groups)  # checks n_groups
         self.n_groups = n_groups
         self.head = PoolingHead(self.n_features, n_out, hidden, ps)
 
@@ -325,10 +327,10 @@ class BertClassifier(WindowPoolEncoder):
 
     def layer_groups(self):
         """Parameter-name prefixes of the layer groups, bottom up: the embeddings,
-        the blocks in ``n_groups`` groups of consecutive blocks, the head."""
-        blocks = np.array_split(np.arange(self.encoder.n_layers), self.n_groups)
-        return ([["encoder.embeddings."]]
-                + [[f"encoder.layers.{i}." for i in group] for group in blocks] + [["head."]])
+        the blocks in ``n_groups`` groups of consecutive blocks (None: a group a
+        block), the head."""
+        return ([["encoder.embeddings."]] + self.encoder.block_groups(self.n_groups, "encoder.")
+                + [["head."]])
 
     def forward(self, tokens, lengths):
         return self.head(self.features(tokens, lengths).float())

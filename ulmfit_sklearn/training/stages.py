@@ -34,6 +34,13 @@ AUTO = "auto"
 PREDICT_DOCS, PREDICT_TOKENS = 64, 32768
 
 
+def auto_batch_size(n_items, smallest=4, largest=32, batches=25):
+    """The batch size of ``"auto"``: about ``batches`` batches an epoch of ``n_items``
+    (documents, windows of a stream), within ``[smallest, largest]``, so that small
+    data sets still get enough optimizer steps."""
+    return int(min(largest, max(smallest, n_items // batches)))
+
+
 def _optimizer(layers, lr, lr_decay, betas, weight_decay):
     """skorch's optimizer parameters: AdamW (decoupled weight decay, as fastai's
     Adam) with discriminative lrs over ``layers`` (see :func:`layer_patterns`)."""
@@ -226,8 +233,8 @@ def finetune_language_model(lm, docs, *, epochs, lr, lr_decay, bptt, batch_size,
     learning-rate range test instead (see :func:`make_lm_net`).
     """
     stream = TokenStream(docs)
-    if batch_size == AUTO:
-        batch_size = int(min(32, max(4, len(stream) // (bptt * 25))))
+    if batch_size == AUTO:  # of the stream's windows of bptt tokens
+        batch_size = auto_batch_size(len(stream) // bptt)
     ids = stream.stream()
     lm.restrict_output(np.unique(ids))
     log_q = None
@@ -255,13 +262,13 @@ def finetune_masked_lm(model, docs, *, epochs, lr, lr_decay, batch_size, cut_fra
     STLR cycle, discriminative lrs over ``model.layer_groups()`` (the embeddings and
     head on top at ``lr``).  Parameters whose names start with one of ``frozen``
     are not trained (e.g. ``("encoder.",)`` trains the head alone).
-    ``batch_size="auto"``: ``min(32, max(4, n_windows // 25))``.  Returns the
+    ``batch_size="auto"``: :func:`auto_batch_size` of the windows.  Returns the
     fitted :class:`ClassifierNet`.
     """
     window = min(window, model.encoder.max_positions)
     windows = framed_windows(docs, window, model.encoder.cls_idx, model.encoder.sep_idx)
     if batch_size == AUTO:
-        batch_size = int(min(32, max(4, len(windows) // 25)))
+        batch_size = auto_batch_size(len(windows))
     for name, param in model.named_parameters():
         param.requires_grad_(not name.startswith(tuple(frozen)))
     steps = epochs * training_batch_count(len(windows), batch_size)
