@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import ulmfit_sklearn.pretrain as pretrain_module
+import ulmfit_sklearn.pretraining.awd_lstm as pretraining_awd_lstm
 from ulmfit_sklearn import ULMFiTClassifier
 from ulmfit_sklearn.encoders import load_encoder
 from ulmfit_sklearn.modules import AWDLSTM, LanguageModel
@@ -105,7 +106,7 @@ def test_a_checkpoint_write_killed_before_its_history_still_resumes(tmp_path, mo
             if training:
                 used.append(net.optimizer_.param_groups[0]["lr"])
 
-    monkeypatch.setattr(pretrain_module, "EpochLine", Spy)
+    monkeypatch.setattr(pretraining_awd_lstm, "EpochLine", Spy)
     capsys.readouterr()
     main(run + ["--out", str(out), "--max-epochs", "1"])
     assert "resuming after epoch 2" in capsys.readouterr().out

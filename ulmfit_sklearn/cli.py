@@ -11,6 +11,7 @@ invalid option or parameter value) end with a one-line message and exit status
 
 import argparse
 import csv
+import itertools
 import json
 import os
 import sys
@@ -315,9 +316,126 @@ def demo(argv=None):
     return rows
 
 
+def pretrain_main(argv=None):
+    """Pretrain an AWD-LSTM language model into an encoder folder (ULMFiT's stage 1)
+    on text files: ``ulmfit-sklearn pretrain``, ``python -m ulmfit_sklearn.pretrain``,
+    or ``torchrun --nproc_per_node N -m ulmfit_sklearn.pretrain`` (data-parallel on N
+    processes).  Errors raise (the ``pretrain`` command prints them as one line)."""
+    import torch
+
+    from .pretraining.awd_lstm import pretrain_on_files
+    from .text import TOKENIZERS
+
+    p = argparse.ArgumentParser(prog="ulmfit-sklearn pretrain",
+                                description=pretrain_main.__doc__.split("\n\n")[0])
+    p.add_argument("--train", nargs="+", required=True, help="training text files (.txt or .txt.xz)")
+    p.add_argument("--valid", required=True, help="held-out text file")
+    p.add_argument("--out", required=True, help="output folder (checkpoints, ids, encoder)")
+    p.add_argument("--tokenizer", choices=sorted(TOKENIZERS), default="sentencepiece")
+    p.add_argument("--vocab-size", type=int, default=8000)
+    p.add_argument("--emb-size", type=int, default=200)
+    p.add_argument("--hidden-size", type=int, default=600)
+    p.add_argument("--n-layers", type=int, default=3)
+    p.add_argument("--tokens", type=float, default=10e6, help="tokens in the STLR cycle")
+    p.add_argument("--epoch-batches", type=int, default=200)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--bptt", type=int, default=70)
+    p.add_argument("--lr", type=float, default=5e-3)
+    p.add_argument("--drop-mult", type=float, default=0.1)
+    p.add_argument("--max-minutes", type=float, default=None, help="stop this run after so long")
+    p.add_argument("--vectors", default=None,
+                   help="word vectors in GloVe's text format: a word vocabulary of their first "
+                        "--vocab-size words, whose embeddings start from them")
+    p.add_argument("--vocab", choices=["vectors", "corpus"], default=None,
+                   help="word vocabulary from the first words of --vectors (the default with "
+                        "--vectors) or from the most frequent words of the training files")
+    p.add_argument("--vocab-every", type=int, default=1,
+                   help="with --vocab corpus: count every N-th paragraph")
+    p.add_argument("--corpus-description", default=None,
+                   help="what the training text is, its sources and terms (for the metadata)")
+    p.add_argument("--language", default=None, help="the training text's language and kind")
+    p.add_argument("--init", default=None,
+                   help="encoder (name or folder) to start from; its tokenizer is reused")
+    p.add_argument("--max-epochs", type=int, default=None,
+                   help="stop this run after so many epochs (0: write the encoder from the last checkpoint)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--autocast", action="store_true", help="bf16 autocast (fast on CPUs with "
+                   "native bf16, e.g. AVX-512 BF16, and on GPUs)")
+    p.add_argument("--sampled-softmax", action="store_true",
+                   help="train with an in-batch sampled softmax (each step's softmax covers the "
+                        "batch's own target ids); validation uses the full softmax")
+    p.add_argument("--backward", action="store_true",
+                   help="train a backward LM (the token streams reversed: it reads right to left)")
+    p.add_argument("--checkpoint-minutes", type=float, default=None,
+                   help="write the checkpoint and the encoder every so many minutes "
+                        "(instead of the checkpoint after each epoch)")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar (epoch lines only)")
+    a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    enc = pretrain_on_files(
+        a.out, a.train, a.valid, tokenizer=a.tokenizer, vocab=a.vocab, vocab_size=a.vocab_size,
+        vocab_every=a.vocab_every, vectors=a.vectors, init=a.init, emb_size=a.emb_size,
+        hidden_size=a.hidden_size, n_layers=a.n_layers,
+        corpus_description=a.corpus_description, language=a.language, device=a.device,
+        verbose=0 if a.quiet else 1, tokens=a.tokens, epoch_batches=a.epoch_batches,
+        batch_size=a.batch_size, bptt=a.bptt, lr=a.lr, drop_mult=a.drop_mult, seed=a.seed,
+        autocast=a.autocast, max_seconds=a.max_minutes * 60 if a.max_minutes else None,
+        max_epochs=a.max_epochs, sampled_softmax=a.sampled_softmax, backward=a.backward,
+        checkpoint_every_s=a.checkpoint_minutes * 60 if a.checkpoint_minutes else None)
+    if enc is not None:
+        print(f"encoder written to {enc}", flush=True)
+        print(json.dumps(json.loads((enc / "metadata.json").read_text())["valid"]), flush=True)
+    return enc
+
+
+def mlm_head_main(argv=None):
+    """Give a BERT encoder a masked-LM head
+    (:func:`~ulmfit_sklearn.pretraining.mlm_head.train_mlm_head`) on text files:
+    ``ulmfit-sklearn mlm-head``.  Errors raise (the command prints them as one line)."""
+    import torch
+
+    from .encoders import load_encoder
+    from .pretraining.corpus import read_paragraphs
+    from .pretraining.mlm_head import train_mlm_head
+
+    p = argparse.ArgumentParser(prog="ulmfit-sklearn mlm-head", description=mlm_head_main.__doc__)
+    p.add_argument("--encoder", required=True, help="a BERT encoder: a bundled name or a folder")
+    p.add_argument("--train", nargs="+", required=True, help="training text files (.txt or .txt.xz)")
+    p.add_argument("--out", required=True, help="folder of the encoder with its head")
+    p.add_argument("--every", type=int, default=1, help="read every EVERY-th paragraph")
+    p.add_argument("--documents", type=int, default=20_000, help="at most so many paragraphs")
+    p.add_argument("--head-epochs", type=int, default=1)
+    p.add_argument("--all-epochs", type=int, default=0,
+                   help="epochs with the encoder unfrozen too (0 keeps the encoder's weights)")
+    p.add_argument("--head-lr", type=float, default=1e-3)
+    p.add_argument("--all-lr", type=float, default=5e-5)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--autocast", action="store_true", help="bf16 autocast")
+    p.add_argument("--int8", action="store_true", help="store the weights as int8 rows "
+                   "(as the bundled minilm-l6), not fp16")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    encoder = load_encoder(a.encoder)
+    texts = itertools.islice(itertools.islice(read_paragraphs(a.train), 0, None, a.every),
+                             a.documents)
+    out = train_mlm_head(encoder, list(texts), a.out, head_epochs=a.head_epochs,
+                         all_epochs=a.all_epochs, head_lr=a.head_lr, all_lr=a.all_lr,
+                         batch_size=a.batch_size, seed=a.seed, autocast=a.autocast, verbose=1,
+                         dtype=torch.int8 if a.int8 else torch.float16,
+                         record={"command": "ulmfit-sklearn mlm-head " + " ".join(
+                             sys.argv[2:] if argv is None else argv)})
+    print(f"encoder with a masked-LM head: {out}", flush=True)
+    return out
+
+
 def _pretrain(argv):
     from .exceptions import EncoderError
-    from .pretrain import main as pretrain_main
 
     try:
         return pretrain_main(argv)
@@ -327,7 +445,6 @@ def _pretrain(argv):
 
 def _mlm_head(argv):
     from .exceptions import EncoderError
-    from .pretrain import mlm_head_main
 
     try:
         return mlm_head_main(argv)
