@@ -135,9 +135,15 @@ def _branches_on_architecture(path):
     """Where ``path`` names an architecture in code: a string constant that is an
     architecture's name, a comparison with an ``architecture``, an isinstance check
     against a class of a family's networks."""
-    family_classes = {node.name for file in ("models/awd_lstm.py", "models/bert.py", "models/heads.py")
-                      for node in ast.parse((PACKAGE / file).read_text()).body
-                      if isinstance(node, ast.ClassDef)} - {"PoolingHead"}
+    family_classes = set()
+    for file in ("models/awd_lstm.py", "models/bert.py", "models/heads.py"):
+        for node in ast.parse((PACKAGE / file).read_text()).body:
+            if isinstance(node, ast.ClassDef):
+                family_classes.add(node.name)
+            elif (isinstance(node, ast.Assign) and isinstance(node.value, ast.Name)
+                  and node.value.id in family_classes):  # an old name of a class
+                family_classes |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    family_classes -= {"PoolingHead"}
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Constant) and node.value in ARCHITECTURES:

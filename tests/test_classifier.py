@@ -419,7 +419,7 @@ def test_no_pretraining_uses_the_default_shape_and_tokenizer(data):
     X, y = data
     default = load_encoder("modern-glove")  # the bundled AWD-LSTM: its shape, its tokenizer
     clf = ULMFiTClassifier(None, lm_epochs=0, unfreeze_epochs=(1,), random_state=0).fit(X, y)
-    emb = clf.net_.module_.encoder.encoder.weight
+    emb = clf.net_.module_.encoder.embedding.weight
     assert emb.shape == (default.config["vocab_size"], default.config["emb_size"])
     assert not torch.allclose(emb, default.state_dict["encoder.encoder.weight"])
     assert clf.encoder_sha256_.startswith("random:")

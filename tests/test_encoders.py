@@ -15,7 +15,7 @@ def test_roundtrip_gives_the_same_weights_and_tokenizer(tiny_encoder_dir):
     assert enc.config["tokenizer"]["type"] == "word"
     assert enc.sha256 and len(enc.sha256) == 64
     lm = enc.build_language_model()
-    assert lm.decoder.weight is lm.encoder.encoder.weight
+    assert lm.decoder.weight is lm.encoder.embedding.weight
     for k, v in enc.state_dict.items():
         assert v.dtype == torch.float32
     again = load_encoder(tiny_encoder_dir)  # a Path works too
@@ -200,7 +200,7 @@ def test_classifier_knows_vector_words_its_training_texts_lack(tmp_path, tiny_en
     tok = clf.tokenizer_
     # no embedding row for them: they read as their nearest vocabulary word
     assert not {"zebra", "okapi", "gnu"} & set(tok.stoi)
-    assert clf.net_.module_.encoder.encoder.weight.shape[0] == tok.vocab_size
+    assert clf.net_.module_.encoder.embedding.weight.shape[0] == tok.vocab_size
     zebra = tok.encode_words(["zebra"])[0]
     assert zebra == tok.aliases["zebra"] != tok.stoi["xxunk"]
     saved = ULMFiTClassifier.load(clf.save(tmp_path / "model", weights="float32"))

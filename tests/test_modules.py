@@ -47,7 +47,7 @@ def test_encoder_state_is_passed_not_kept():
 
 def test_decoder_is_tied_to_embedding():
     lm = LanguageModel(make_encoder())
-    assert lm.decoder.weight is lm.encoder.encoder.weight
+    assert lm.decoder.weight is lm.encoder.embedding.weight
     logits, state, raw, dropped = lm(torch.randint(0, 30, (2, 5)))
     assert logits.shape == (2, 5, 30) and raw.shape == dropped.shape == (2, 5, 8)
 
@@ -90,7 +90,7 @@ def test_bpt3c_gradient_only_reaches_last_max_len_tokens():
     pooled = bpt3c_pool(enc, tokens, torch.tensor([40]), bptt=10, max_len=10)
     assert calls == [False, False, False, True]
     pooled.sum().backward()
-    assert enc.encoder.weight.grad is not None
+    assert enc.embedding.weight.grad is not None
 
 
 def test_bpt3c_requires_sorted_rows():
@@ -158,3 +158,22 @@ def test_restricted_output_gives_the_same_logits_for_the_kept_ids():
         lm.restrict_output([3, 3])
     with pytest.raises(ValueError, match="lie in"):
         lm.restrict_output([30])
+
+
+def test_the_embedding_is_saved_under_fastai_name_and_old_pickles_load():
+    import pickle
+
+    lm = LanguageModel(AWDLSTM(12, 4, 6, 2, pad_idx=1))
+    assert lm.encoder.embedding is lm.encoder.encoder  # the old name still reads it
+    assert "encoder.embedding.weight" in dict(lm.named_parameters())
+    state = lm.state_dict()
+    assert "encoder.encoder.weight" in state and "encoder.embedding.weight" not in state
+    again = LanguageModel(AWDLSTM(12, 4, 6, 2, pad_idx=1))
+    again.load_state_dict(state)  # strict
+    assert torch.equal(again.encoder.embedding.weight, lm.encoder.embedding.weight)
+    old = lm.encoder  # as pickled before the rename: the embedding under "encoder"
+    old._modules = type(old._modules)(("encoder" if k == "embedding" else k, v)
+                                      for k, v in old._modules.items())
+    loaded = pickle.loads(pickle.dumps(old))
+    assert "embedding" in loaded._modules and "encoder" not in loaded._modules
+    assert list(loaded.state_dict()) == list(AWDLSTM(12, 4, 6, 2).state_dict())

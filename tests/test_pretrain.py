@@ -198,10 +198,10 @@ def test_embedding_starts_from_the_vectors(tmp_path):
     tok = vector_vocabulary(words, 100)
     lm = LanguageModel(AWDLSTM(tok.vocab_size, 8, 12, 2, tok.pad_id))
     assert init_embedding(lm, tok, words, matrix) == len(words)
-    emb = lm.encoder.encoder.weight.detach()
+    emb = lm.encoder.embedding.weight.detach()
     np.testing.assert_allclose(emb[tok.stoi["zebra"], :6].numpy(), matrix[words.index("zebra")])
     assert (emb[tok.pad_id] == 0).all()
-    assert lm.decoder.weight is lm.encoder.encoder.weight
+    assert lm.decoder.weight is lm.encoder.embedding.weight
     with pytest.raises(ValueError, match="below"):
         init_embedding(LanguageModel(AWDLSTM(tok.vocab_size, 4, 12, 2, tok.pad_id)), tok, words, matrix)
 

@@ -47,7 +47,7 @@ def test_without_fine_tuning_the_features_come_from_the_encoder_as_is(tiny_encod
     """lm_epochs=0: the weights are the encoder's; lm_epochs=1 changes them."""
     enc = load_encoder(tiny_encoder_dir)
     lstm = fitted.net_.module_.encoder
-    emb = lstm.encoder.weight.detach()
+    emb = lstm.embedding.weight.detach()
     np.testing.assert_array_equal(emb[: enc.config["vocab_size"]].numpy(),
                                   enc.state_dict["encoder.encoder.weight"].numpy())
     tuned = ULMFiTVectorizer(str(tiny_encoder_dir), lm_epochs=1, random_state=0).fit(data[0])

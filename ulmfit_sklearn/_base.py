@@ -156,7 +156,7 @@ class StageRun:
     docs: list
     #: stage 2's skorch history
     lm_history: list
-    #: stage 3's fitted ClassifierNet (None when no stage 3 ran)
+    #: stage 3's fitted DocumentNet (None when no stage 3 ran)
     net: object = None
 
 
@@ -344,7 +344,9 @@ class ULMFiTBase(BaseEstimator):
         return DIRECTIONS if getattr(self, "bidirectional", False) else DIRECTIONS[:1]
 
     def _fitted_directions(self):
-        return DIRECTIONS if hasattr(self, "net_backward_") else DIRECTIONS[:1]
+        """The directions of the fitted nets: forward, and backward where fitted."""
+        return DIRECTIONS[:1] + tuple(d for d in DIRECTIONS[1:]
+                                      if hasattr(self, f"net{direction_suffix(d)}_"))
 
     def _lm_params(self, encoder):
         """Everything that configures stage 2 of ``encoder``: the ``lm_`` parameters

@@ -73,7 +73,7 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
     classes_ : ndarray of shape (n_classes,)
         The class labels, in the user's own type; for multi-label ``y``, the
         column indices ``0 .. n_labels - 1`` (as scikit-learn's MLPClassifier).
-    net_ : ClassifierNet
+    net_ : DocumentNet
         The fitted skorch net (trimmed for prediction).
     tokenizer_ : tokenizer
         The encoder's tokenizer.

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.base import clone, is_classifier, is_regressor
 
+from .training.callbacks import ExponentialRamp, SmoothedLoss
+
 
 @dataclass
 class LRFinderResult:
@@ -55,12 +57,10 @@ class LRFinderResult:
 
 
 def smooth_losses(losses, beta=0.98):
-    """fastai's smoothing: a debiased exponential moving average."""
-    out, avg = [], 0.0
-    for i, loss in enumerate(losses, 1):
-        avg = beta * avg + (1 - beta) * float(loss)
-        out.append(avg / (1 - beta ** i))
-    return np.asarray(out)
+    """fastai's smoothing: a debiased exponential moving average
+    (:class:`~ulmfit_sklearn.training.callbacks.SmoothedLoss`)."""
+    smoothed = SmoothedLoss(beta)
+    return np.asarray([smoothed.update(loss) for loss in losses])
 
 
 def _batch_losses(history):
@@ -109,8 +109,8 @@ def lr_find(estimator, X, y=None, *, stage="classifier", start_lr=1e-7, end_lr=1
                           range_stage=stage)
     history = run.lm_history if stage == "lm" else run.net.history.to_list()
     losses = _batch_losses(history)[:num_it]
-    steps = np.arange(len(losses))
-    lrs = start_lr * (end_lr / start_lr) ** (np.minimum(steps, num_it - 1) / max(1, num_it - 1))
+    ramp = ExponentialRamp(start_lr, end_lr, num_it, lr=1.0)  # the test's own lr policy
+    lrs = np.asarray([ramp.lr_at(step) for step in range(len(losses))])
     return LRFinderResult(lrs=lrs, losses=smooth_losses(losses), stage=stage)
 
 

@@ -310,8 +310,7 @@ def _check_fitted(name, fitted, networks, where):
     """The fitted attributes of an estimator ``name``: only known ones, each of the
     right type, consistent with the networks' outputs."""
     schema = {**FITTED_ATTRIBUTES[name], **_COMMON_FITTED}
-    if "backward" in networks:
-        schema["encoder_sha256_backward_"] = _sha
+    schema.update({f"encoder_sha256{direction_suffix(d)}_": _sha for d in networks})
     if not isinstance(fitted, dict):
         raise ModelFileError(f"{where}: 'fitted' must be an object")
     unknown = sorted(set(fitted) - set(schema))

@@ -34,7 +34,7 @@ class ULMFiTRegressor(RegressorMixin, ULMFiTBase):
     y_mean_, y_scale_ : ndarray of shape (n_targets,)
         Mean and standard deviation of the training targets; the network learns the
         standardised targets (a constant target, of scale 0, is predicted exactly).
-    net_ : ClassifierNet
+    net_ : DocumentNet
         The fitted skorch net (trimmed for prediction).
     tokenizer_ : tokenizer
         The tokenizer (with the vocabulary the fit extended).

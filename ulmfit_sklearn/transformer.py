@@ -3,10 +3,10 @@
 :mod:`ulmfit_sklearn.models.heads`."""
 
 from .models.bert import (CHECKPOINT_TOKENS, IGNORE_INDEX, BertEmbeddings, BertEncoder,
-                          BertLayer, BertMaskedLM, MaskedLMHead)
+                          BertLayer, BertMaskedLM, BertModel, MaskedLMHead)
 from .models.heads import (POOLINGS, BertClassifier, WindowPoolEncoder, document_windows,
                            window_pool)
 
-__all__ = ["BertClassifier", "BertEmbeddings", "BertEncoder", "BertLayer", "BertMaskedLM",
+__all__ = ["BertClassifier", "BertEmbeddings", "BertEncoder", "BertLayer", "BertMaskedLM", "BertModel",
            "CHECKPOINT_TOKENS", "IGNORE_INDEX", "MaskedLMHead", "POOLINGS", "WindowPoolEncoder",
            "document_windows", "window_pool"]

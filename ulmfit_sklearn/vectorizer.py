@@ -41,7 +41,7 @@ class ULMFiTVectorizer(TransformerMixin, ULMFiTBase):
     ----------
     n_features_out_ : int
         Number of features (``3 * emb_size``, or a BERT's ``hidden_size``).
-    net_ : ClassifierNet
+    net_ : DocumentNet
         The skorch net that computes the features.
     tokenizer_ : tokenizer
         The tokenizer (with the vocabulary the fit extended).

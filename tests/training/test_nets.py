@@ -45,7 +45,7 @@ def test_lm_param_groups_follow_discriminative_lrs():
     # fastai's LM split: one group per LSTM layer, the tied embedding/decoder on top
     assert lr_of[id(named["encoder.rnns.0.lstm.weight_hh_l0"])] == 1e-2 / 4
     assert lr_of[id(named["encoder.rnns.1.lstm.weight_hh_l0"])] == 1e-2 / 2
-    assert lr_of[id(named["encoder.encoder.weight"])] == 1e-2  # new words learn at the top rate
+    assert lr_of[id(named["encoder.embedding.weight"])] == 1e-2  # new words learn at the top rate
     assert lr_of[id(named["decoder.bias"])] == 1e-2
     assert len(lr_of) == len(named)
 
@@ -72,7 +72,7 @@ def test_classifier_param_groups_follow_fastai_split():
     lr_of = {id(p): g["lr"] for g in net.optimizer_.param_groups for p in g["params"]}
     named = dict(net.module_.named_parameters())
     # bottom up: embedding, LSTM layers 0-2, head (at lr, the top LSTM layer at lr / 2)
-    assert lr_of[id(named["encoder.encoder.weight"])] == 1e-2 / 16
+    assert lr_of[id(named["encoder.embedding.weight"])] == 1e-2 / 16
     assert lr_of[id(named["encoder.rnns.0.lstm.weight_hh_l0"])] == 1e-2 / 8
     assert lr_of[id(named["encoder.rnns.1.lstm.weight_hh_l0"])] == 1e-2 / 4
     assert lr_of[id(named["encoder.rnns.2.lstm.weight_hh_l0"])] == 1e-2 / 2
@@ -94,7 +94,7 @@ def test_gradual_unfreezing_trains_one_more_layer_per_stage_of_the_real_classifi
     for _ in range(4):
         net.partial_fit(data, data.y, epochs=1)
         moved.append([changed(p) for p in ("head.", "encoder.rnns.2.", "encoder.rnns.1.",
-                                           "encoder.rnns.0.", "encoder.encoder.")])
+                                           "encoder.rnns.0.", "encoder.embedding.")])
     assert moved == [[True, False, False, False, False],
                      [True, True, False, False, False],
                      [True, True, True, False, False],

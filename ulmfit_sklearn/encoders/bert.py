@@ -5,7 +5,7 @@ the sizes ``vocab_size``, ``hidden_size``, ``n_layers``, ``n_heads``,
 ``intermediate_size``, ``max_positions``, ``type_vocab_size``, ``layer_norm_eps``,
 the ids ``pad_idx``, ``cls_idx``, ``sep_idx``, the checkpoint's ``dropout``,
 ``tokenizer`` and ``weights``, and optionally ``license_file``),
-``weights.safetensors`` (the :class:`~ulmfit_sklearn.models.bert.BertEncoder`'s
+``weights.safetensors`` (the :class:`~ulmfit_sklearn.models.bert.BertModel`'s
 parameters, fp16 by default), ``tokenizer.json`` (a
 :class:`~ulmfit_sklearn.text.WordPieceTokenizer`), the license text, and
 ``metadata.json`` with the files' sha256, which loading verifies: the folder format
@@ -295,7 +295,7 @@ def load_bert_folder(folder, config=None):
 
     Returns an :class:`~ulmfit_sklearn.encoders.Encoder` (fp32 weights) whose
     :meth:`~ulmfit_sklearn.encoders.Encoder.build_encoder` is a
-    :class:`~ulmfit_sklearn.models.bert.BertEncoder`.  (``config`` is not used: the
+    :class:`~ulmfit_sklearn.models.bert.BertModel`.  (``config`` is not used: the
     folder's is read.)
     """
     if is_hugging_face_folder(folder):

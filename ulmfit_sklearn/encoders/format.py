@@ -148,7 +148,7 @@ class Encoder:
     def build_encoder(self, **dropout):
         """The encoder network with these weights, without a head (an
         :class:`~ulmfit_sklearn.models.awd_lstm.AWDLSTM`, a
-        :class:`~ulmfit_sklearn.models.bert.BertEncoder`); ``dropout``: the family's
+        :class:`~ulmfit_sklearn.models.bert.BertModel`); ``dropout``: the family's
         dropout probabilities."""
         return self.family.build_encoder(self, **dropout)
 

@@ -145,9 +145,9 @@ class AWDLSTMFamily(EncoderFamily):
     # ------------------------------------------------------------------ model files
     def describe(self, module):
         awd = module.encoder
-        return {"vocab_size": awd.encoder.num_embeddings, "emb_size": awd.emb_size,
+        return {"vocab_size": awd.embedding.num_embeddings, "emb_size": awd.emb_size,
                 "hidden_size": awd.hidden_size, "n_layers": awd.n_layers,
-                "pad_idx": awd.encoder.padding_idx, "bptt": module.bptt, "max_len": module.max_len,
+                "pad_idx": awd.embedding.padding_idx, "bptt": module.bptt, "max_len": module.max_len,
                 **head_sizes(module)}
 
     def rebuild(self, spec):

@@ -1,6 +1,6 @@
 """The BERT family: BERT (Devlin et al. 2019) and its distilled variants (MiniLM, ...).
 
-A BERT encoder folder stores the :class:`~ulmfit_sklearn.models.bert.BertEncoder`'s
+A BERT encoder folder stores the :class:`~ulmfit_sklearn.models.bert.BertModel`'s
 tensors, and a masked-LM head's under ``mlm.`` where it has one
 (``config["mlm_head"]``; see :mod:`ulmfit_sklearn.encoders.bert` for the folders and
 the conversion of Hugging Face checkpoints).  Stage 2 is masked-LM fine-tuning
@@ -14,7 +14,7 @@ import torch
 
 from ..exceptions import EncoderError
 from ..models import scaled_dropout
-from ..models.bert import BertEncoder, BertMaskedLM
+from ..models.bert import BertModel, BertMaskedLM
 from ..models.heads import HEAD_DROPOUT, BertClassifier, WindowPoolEncoder
 from ..training.stages import finetune_masked_lm, seeded
 from .base import (COUNT, HEAD_SPEC, INDEX, OPTIONAL_COUNT, POSITIVE, EncoderFamily, Network,
@@ -23,7 +23,7 @@ from .base import (COUNT, HEAD_SPEC, INDEX, OPTIONAL_COUNT, POSITIVE, EncoderFam
 #: The prefix of the masked-LM head's tensors in an encoder folder's weights.
 MLM_PREFIX = "mlm."
 #: The sizes and ids of a BERT, as its config and a network description give them,
-#: with :class:`~ulmfit_sklearn.models.bert.BertEncoder`'s argument for each.
+#: with :class:`~ulmfit_sklearn.models.bert.BertModel`'s argument for each.
 SIZES = {"vocab_size": "vocab_size", "hidden_size": "hidden_size", "n_layers": "n_layers",
          "n_heads": "n_heads", "intermediate_size": "intermediate_size",
          "max_positions": "max_positions", "type_vocab_size": "type_vocab_size",
@@ -37,13 +37,13 @@ _SPEC = {"vocab_size": COUNT, "hidden_size": COUNT, "n_layers": COUNT, "n_heads"
 
 
 def _bert(sizes):
-    """A :class:`~ulmfit_sklearn.models.bert.BertEncoder` of ``sizes`` (a config or a
+    """A :class:`~ulmfit_sklearn.models.bert.BertModel` of ``sizes`` (a config or a
     network description), initialised at random."""
-    return BertEncoder(**{arg: sizes[key] for key, arg in SIZES.items()})
+    return BertModel(**{arg: sizes[key] for key, arg in SIZES.items()})
 
 
 def _sizes(bert):
-    """The sizes of a :class:`~ulmfit_sklearn.models.bert.BertEncoder`, as a config
+    """The sizes of a :class:`~ulmfit_sklearn.models.bert.BertModel`, as a config
     gives them."""
     layer, emb = bert.layers[0], bert.embeddings
     return {"vocab_size": emb.word.num_embeddings, "hidden_size": bert.hidden_size,
@@ -111,7 +111,7 @@ class BertFamily(EncoderFamily):
                                    f"{tuple(state[name].shape)}, but the config implies {shape}")
 
     def build_encoder(self, encoder, **dropout):
-        """The :class:`~ulmfit_sklearn.models.bert.BertEncoder` of ``encoder``, in fp32;
+        """The :class:`~ulmfit_sklearn.models.bert.BertModel` of ``encoder``, in fp32;
         ``dropout``: ``hidden`` and ``attention`` (default 0)."""
         module = _bert(encoder.config)
         if encoder.state_dict is not None:
@@ -143,7 +143,7 @@ class BertFamily(EncoderFamily):
 
     @staticmethod
     def _named_tensors(model):
-        parts = {"": model} if isinstance(model, BertEncoder) else \
+        parts = {"": model} if isinstance(model, BertModel) else \
             {"": model.encoder, MLM_PREFIX: model.head}
         return {prefix + k: v for prefix, module in parts.items()
                 for k, v in module.state_dict().items()}

@@ -85,13 +85,22 @@ class AWDLSTM(nn.Module):
     embed_p, input_p, weight_p, hidden_p : float
         Embedding (whole words), input (locked), weight (DropConnect) and hidden
         (locked, between layers) dropout.
+
+    Notes
+    -----
+    The word embedding is :attr:`embedding`; its state-dict name is ``encoder.``,
+    fastai's, which every saved AWD-LSTM has (encoder folders, model files, fastai's
+    weights): state dicts are written and read under that name.
     """
+
+    #: The embedding's name in state dicts (fastai's).
+    SAVED_EMBEDDING = "encoder."
 
     def __init__(self, vocab_size, emb_size, hidden_size, n_layers, pad_idx=1,
                  embed_p=0.0, input_p=0.0, weight_p=0.0, hidden_p=0.0):
         super().__init__()
         self.emb_size, self.hidden_size, self.n_layers = emb_size, hidden_size, n_layers
-        self.encoder = nn.Embedding(vocab_size, emb_size, padding_idx=pad_idx)
+        self.embedding = nn.Embedding(vocab_size, emb_size, padding_idx=pad_idx)
         self.embed_p = embed_p
         self.input_dp = LockedDropout(input_p)
         sizes = [emb_size] + [hidden_size] * (n_layers - 1) + [emb_size]
@@ -99,7 +108,25 @@ class AWDLSTM(nn.Module):
             WeightDropLSTM(sizes[i], sizes[i + 1], weight_p) for i in range(n_layers)
         )
         self.hidden_dps = nn.ModuleList(LockedDropout(hidden_p) for _ in range(n_layers - 1))
-        nn.init.uniform_(self.encoder.weight, -0.1, 0.1)
+        nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
+        self._register_saved_names()
+
+    def _register_saved_names(self):
+        self.register_state_dict_post_hook(_embedding_saved_as_encoder)
+        self.register_load_state_dict_pre_hook(_encoder_loaded_as_embedding)
+
+    @property
+    def encoder(self):
+        """The embedding, by its old name (fastai's): use :attr:`embedding`."""
+        return self.embedding
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "encoder" in self._modules:  # pickled before the embedding had its name
+            self._modules = type(self._modules)(
+                ("embedding" if k == "encoder" else k, v) for k, v in self._modules.items())
+            if _embedding_saved_as_encoder not in self._state_dict_hooks.values():
+                self._register_saved_names()
 
     def set_dropout(self, embed=0.0, input=0.0, weight=0.0, hidden=0.0):
         """Change the dropout probabilities (e.g. between LM and classifier)."""
@@ -111,7 +138,7 @@ class AWDLSTM(nn.Module):
 
     def init_state(self, batch_size, device=None, dtype=None):
         """A zero state: one ``(h, c)`` pair per layer."""
-        w = self.encoder.weight
+        w = self.embedding.weight
         kw = {"device": device or w.device, "dtype": dtype or w.dtype}
         return [
             (torch.zeros(1, batch_size, rnn.lstm.hidden_size, **kw),
@@ -127,7 +154,7 @@ class AWDLSTM(nn.Module):
         """
         if state is None:
             state = self.init_state(tokens.size(0))
-        x = self.input_dp(embedding_dropout(self.encoder, tokens, self.embed_p, self.training))
+        x = self.input_dp(embedding_dropout(self.embedding, tokens, self.embed_p, self.training))
         new_state = []
         for i, (rnn, s) in enumerate(zip(self.rnns, state)):
             x, s = rnn(x, s)
@@ -136,6 +163,22 @@ class AWDLSTM(nn.Module):
                 x = self.hidden_dps[i](x)
         return x, new_state
 
+
+
+def _embedding_saved_as_encoder(module, state_dict, prefix, local_metadata):
+    """State-dict hook of :class:`AWDLSTM`: its embedding under its saved name."""
+    ours, saved = prefix + "embedding.", prefix + AWDLSTM.SAVED_EMBEDDING
+    items = list(state_dict.items())
+    state_dict.clear()  # renamed in place, in order
+    state_dict.update((saved + k[len(ours):] if k.startswith(ours) else k, v) for k, v in items)
+
+
+def _encoder_loaded_as_embedding(module, state_dict, prefix, *args):
+    """Load-state-dict pre-hook of :class:`AWDLSTM`: the saved name read as its
+    embedding."""
+    ours, saved = prefix + "embedding.", prefix + AWDLSTM.SAVED_EMBEDDING
+    for key in [k for k in state_dict if k.startswith(saved)]:
+        state_dict[ours + key[len(saved):]] = state_dict.pop(key)
 
 
 def detach_state(state):
@@ -159,8 +202,8 @@ class LanguageModel(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.output_dp = LockedDropout(output_p)
-        self.decoder = nn.Linear(encoder.emb_size, encoder.encoder.num_embeddings)
-        self.decoder.weight = encoder.encoder.weight
+        self.decoder = nn.Linear(encoder.emb_size, encoder.embedding.num_embeddings)
+        self.decoder.weight = encoder.embedding.weight
         nn.init.zeros_(self.decoder.bias)
         self.register_buffer("output_ids", None, persistent=False)
 
@@ -192,7 +235,7 @@ class LanguageModel(nn.Module):
         words new to the vocabulary learn at the top group's rate.
         """
         n = self.encoder.n_layers
-        return [[f"encoder.rnns.{i}."] for i in range(n)] + [["encoder.encoder.", "decoder."]]
+        return [[f"encoder.rnns.{i}."] for i in range(n)] + [["encoder.embedding.", "decoder."]]
 
     def restrict_output(self, ids):
         """Predict only the token ids ``ids`` (None: the whole vocabulary again)."""

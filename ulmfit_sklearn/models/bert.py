@@ -1,6 +1,6 @@
 """A BERT in plain torch: embeddings, post-norm transformer blocks, a masked-LM head.
 
-:class:`BertEncoder` is BERT (Devlin et al. 2019) and its distilled variants
+:class:`BertModel` is BERT (Devlin et al. 2019) and its distilled variants
 (MiniLM, ...): word, position and token-type embeddings, then post-norm transformer
 blocks.  Its parameter names are this package's; a Hugging Face ``BertModel`` state
 dict maps to them by the renaming table of :mod:`ulmfit_sklearn.encoders.bert`.
@@ -84,8 +84,9 @@ class BertLayer(nn.Module):
         return F.dropout(h, self.hidden_p, self.training)
 
 
-class BertEncoder(nn.Module):
-    """BERT's encoder: embeddings and ``n_layers`` post-norm transformer blocks.
+class BertModel(nn.Module):
+    """A whole BERT: embeddings and ``n_layers`` post-norm transformer blocks
+    (Hugging Face's ``BertModel`` without its pooler).
 
     Parameters
     ----------
@@ -192,8 +193,13 @@ class MaskedLMHead(nn.Module):
         return F.linear(self.norm(F.gelu(self.dense(hidden))), word_weight, self.bias)
 
 
+#: The old name of :class:`BertModel` (it is the whole BERT, embeddings included),
+#: kept for old code and pickles.
+BertEncoder = BertModel
+
+
 class BertMaskedLM(nn.Module):
-    """A :class:`BertEncoder` with a :class:`MaskedLMHead`: ULMFiT's stage 2 for a BERT.
+    """A :class:`BertModel` with a :class:`MaskedLMHead`: ULMFiT's stage 2 for a BERT.
 
     ``forward(tokens, lengths, targets)`` returns the scores (n_predicted, vocab_size)
     of the positions whose ``targets`` are not :data:`IGNORE_INDEX`, in row-major

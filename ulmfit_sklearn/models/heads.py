@@ -178,7 +178,7 @@ class SequenceClassifier(ConcatPoolEncoder):
         unfreezing trains the head, then one more LSTM layer per stage, and
         unfreezes the embedding with the lowest layer in the last stage."""
         n = self.encoder.n_layers
-        return [["encoder.encoder."]] + [[f"encoder.rnns.{i}."] for i in range(n)] + [["head."]]
+        return [["encoder.embedding."]] + [[f"encoder.rnns.{i}."] for i in range(n)] + [["head."]]
 
     def forward(self, tokens, lengths):
         return self.head(self.features(tokens, lengths).float())
@@ -227,7 +227,7 @@ def window_pool(encoder, tokens, lengths, pooling="mean", max_len=None, window=N
 
     Parameters
     ----------
-    encoder : BertEncoder
+    encoder : BertModel
     tokens, lengths : LongTensor
         Documents (batch, time) encoded as ``[CLS] ... [SEP]``, right-padded to
         ``lengths``; any length (see :func:`document_windows` for ``max_len`` and
@@ -266,7 +266,7 @@ def window_pool(encoder, tokens, lengths, pooling="mean", max_len=None, window=N
 
 
 class WindowPoolEncoder(nn.Module):
-    """A :class:`BertEncoder` read in windows: one pooled vector per document.
+    """A :class:`BertModel` read in windows: one pooled vector per document.
 
     ``forward(tokens, lengths)`` returns :func:`window_pool` of the documents:
     ``n_features`` columns.  The layer groups are the encoder's, under ``encoder.``.
@@ -321,7 +321,7 @@ class BertClassifier(WindowPoolEncoder):
 
     def set_dropout(self, output=0.0, hidden=0.0, attention=0.0):
         """The head's dropouts (``output``, then a quarter of it, as fastai's) and
-        the encoder's (``hidden``, ``attention``: see :meth:`BertEncoder.set_dropout`)."""
+        the encoder's (``hidden``, ``attention``: see :meth:`BertModel.set_dropout`)."""
         self.head.set_dropout((output, output / 4))
         self.encoder.set_dropout(hidden, attention)
 

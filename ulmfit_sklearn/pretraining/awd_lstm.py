@@ -44,7 +44,7 @@ def init_embedding(lm, tokenizer, words, vectors, seed=0):
     Embedding dimensions beyond ``d`` keep their random initialisation.  Returns
     the number of words that got a vector.
     """
-    emb = lm.encoder.encoder.weight
+    emb = lm.encoder.embedding.weight
     d = vectors.shape[1]
     if emb.shape[1] < d:
         raise ValueError(f"embedding size {emb.shape[1]} is below the vectors' size {d}")

@@ -52,10 +52,13 @@ class StagedSTLR:
         for s in self.stage_steps:
             self._bounds.append(self._bounds[-1] + s)
 
+    def stage_of(self, step):
+        """(the stage of optimizer step ``step``, the step within that stage)."""
+        k = min(max(bisect.bisect_right(self._bounds, step) - 1, 0), len(self.stage_steps) - 1)
+        return k, step - self._bounds[k]
+
     def __call__(self, step):
-        k = min(bisect.bisect_right(self._bounds, step) - 1, len(self.stage_steps) - 1)
-        k = max(k, 0)
-        t = step - self._bounds[k]
+        k, t = self.stage_of(step)
         return self.stage_factors[k] * stlr_multiplier(t, self.stage_steps[k], self.cut_frac, self.ratio)
 
 
@@ -89,9 +92,7 @@ class ConstantStages:
         self.staged = staged
 
     def __call__(self, step):
-        s = self.staged
-        k = min(max(bisect.bisect_right(s._bounds, step) - 1, 0), len(s.stage_steps) - 1)
-        return s.stage_factors[k]
+        return self.staged.stage_factors[self.staged.stage_of(step)[0]]
 
 
 def gradual_unfreezing_callbacks(layer_patterns, stage_epochs):
@@ -149,24 +150,37 @@ class ExponentialRamp:
         return self.lr_at(step) / self.lr
 
 
+class SmoothedLoss:
+    """fastai's smoothing of a training loss: an exponential moving average of factor
+    ``beta``, debiased (the first values are not pulled towards 0)."""
+
+    def __init__(self, beta=0.98):
+        self.beta, self.avg, self.count = beta, 0.0, 0
+
+    def update(self, loss):
+        """Add the next loss; returns the smoothed loss so far."""
+        self.count += 1
+        self.avg = self.beta * self.avg + (1 - self.beta) * float(loss)
+        return self.avg / (1 - self.beta ** self.count)
+
+
 class StopLRRange(Callback):
     """Ends the range test after ``steps`` batches, or once the smoothed training
-    loss exceeds ``div`` times its minimum (fastai's ``stop_div``)."""
+    loss (:class:`SmoothedLoss`) exceeds ``div`` times its minimum (fastai's
+    ``stop_div``)."""
 
     def __init__(self, steps, div=4.0, beta=0.98):
         self.steps, self.div, self.beta = steps, div, beta
 
     def on_train_begin(self, net, **kwargs):
-        self.step_, self.avg_, self.best_ = 0, 0.0, float("inf")
+        self.step_, self.smoothed_, self.best_ = 0, SmoothedLoss(self.beta), float("inf")
         self.losses_ = []
 
     def on_batch_end(self, net, training=False, loss=None, **kwargs):
         if not training:
             return
         self.step_ += 1
-        loss = float(loss.detach()) if hasattr(loss, "detach") else float(loss)
-        self.avg_ = self.beta * self.avg_ + (1 - self.beta) * loss
-        smooth = self.avg_ / (1 - self.beta ** self.step_)
+        smooth = self.smoothed_.update(loss.detach() if hasattr(loss, "detach") else loss)
         self.losses_.append(smooth)
         self.best_ = min(self.best_, smooth)
         if self.step_ >= self.steps or (self.div and smooth > self.div * self.best_) \

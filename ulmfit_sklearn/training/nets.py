@@ -6,7 +6,9 @@ history); these subclasses only add what the AWD-LSTM needs:
 * :class:`LanguageModelNet` carries the LSTM state from batch to batch (the state
   lives in the net during a pass, never in the module), and adds AR/TAR
   activation regularisation to the loss;
-* :class:`ClassifierNet` feeds padded document batches to the BPT3C classifier.
+* :class:`DocumentNet` runs a module over padded batches of whole documents:
+  stage 3's classifiers, the masked LM of a BERT's stage 2, and the feature
+  modules of prediction.
 
 Both can run under bf16 autocast (``autocast=True``), both treat denormal floats
 as zero while they train or predict
@@ -184,12 +186,16 @@ def batch_inclusion_log_q(counts, batch_tokens):
     return torch.log(q.clamp(min=1e-30)).float()
 
 
-class ClassifierNet(_NumericsMixin, NeuralNet):
-    """A skorch net for a :class:`~ulmfit_sklearn.models.heads.SequenceClassifier`.
+class DocumentNet(_NumericsMixin, NeuralNet):
+    """A skorch net for a module over padded batches of documents: stage 3's
+    classifiers (:class:`~ulmfit_sklearn.models.heads.SequenceClassifier`, ...), a
+    BERT's masked LM in stage 2, and the feature modules that only predict.
 
     X is a :class:`~ulmfit_sklearn.training.batching.DocumentDataset` read by
-    :class:`~ulmfit_sklearn.training.batching.DocumentBatches`; the module
-    returns logits and the criterion takes them (cross-entropy, MSE, ...).
+    :class:`~ulmfit_sklearn.training.batching.DocumentBatches` (or
+    :class:`~ulmfit_sklearn.training.batching.MaskedWindowBatches`); each batch is
+    the module's keyword arguments, its output the criterion's input (logits and
+    cross-entropy, outputs and MSE, ...).
     """
 
     def __init__(self, module, *args, autocast=False, **kwargs):
@@ -200,3 +206,8 @@ class ClassifierNet(_NumericsMixin, NeuralNet):
         x = to_tensor(x, device=self.device)
         with self._autocast():
             return self.module_(**x, **fit_params).float()
+
+
+#: The old name of :class:`DocumentNet` (it trains more than classifiers), kept for old
+#: code and pickles.
+ClassifierNet = DocumentNet

@@ -22,7 +22,7 @@ from skorch.dataset import ValidSplit
 from .batching import (DocumentBatches, DocumentDataset, LMStreamBatches, MaskedWindowBatches,
                        TokenStream, framed_windows, training_batch_count)
 from .callbacks import gradual_unfreezing_callbacks, lr_range_callbacks, stlr_callback
-from .nets import (ClassifierNet, LanguageModelNet, batch_inclusion_log_q,
+from .nets import (DocumentNet, LanguageModelNet, batch_inclusion_log_q,
                    discriminative_param_groups)
 
 AUTO = "auto"
@@ -153,7 +153,7 @@ def make_classifier_net(module, *, n_train, stage_epochs, lr, lr_decay=2.6, batc
                         validation_fraction=None, stratify=None, pad_idx=1, verbose=0,
                         weight_decay=0.01, betas=(0.7, 0.99), clip=None, lr_range=None,
                         min_last_steps=0):
-    """A :class:`ClassifierNet` for stage 3 of ULMFiT.
+    """A :class:`DocumentNet` for stage 3 of ULMFiT.
 
     ``stage_epochs`` is the gradual-unfreezing schedule (see
     :func:`~ulmfit_sklearn.training.callbacks.gradual_unfreezing_callbacks`).
@@ -193,7 +193,7 @@ def make_classifier_net(module, *, n_train, stage_epochs, lr, lr_decay=2.6, batc
     if verbose:
         cbs.append(("progress", ProgressBar()))
     kwargs = {f"criterion__{k}": v for k, v in (criterion_kwargs or {}).items()}
-    return ClassifierNet(
+    return DocumentNet(
         module,
         criterion=criterion,
         **_optimizer(layers, lr, lr_decay, betas, weight_decay),
@@ -263,7 +263,7 @@ def finetune_masked_lm(model, docs, *, epochs, lr, lr_decay, batch_size, cut_fra
     head on top at ``lr``).  Parameters whose names start with one of ``frozen``
     are not trained (e.g. ``("encoder.",)`` trains the head alone).
     ``batch_size="auto"``: :func:`auto_batch_size` of the windows.  Returns the
-    fitted :class:`ClassifierNet`.
+    fitted :class:`DocumentNet`.
     """
     window = min(window, model.encoder.max_positions)
     windows = framed_windows(docs, window, model.encoder.cls_idx, model.encoder.sep_idx)
@@ -277,7 +277,7 @@ def finetune_masked_lm(model, docs, *, epochs, lr, lr_decay, batch_size, cut_fra
         cbs.append(("clip", GradientNormClipping(clip)))
     if verbose:
         cbs.append(("progress", ProgressBar()))
-    net = ClassifierNet(
+    net = DocumentNet(
         model,
         criterion=torch.nn.CrossEntropyLoss,
         **_optimizer(layer_patterns(model), lr, lr_decay, betas, weight_decay),
@@ -303,17 +303,17 @@ def finetune_masked_lm(model, docs, *, epochs, lr, lr_decay, batch_size, cut_fra
 def train_classifier(module, docs, y, **net_params):
     """Stage 3: train ``module`` on documents ``docs`` (token-id arrays) and
     targets ``y``, through :func:`make_classifier_net` with ``net_params``.
-    Returns the fitted :class:`ClassifierNet`."""
+    Returns the fitted :class:`DocumentNet`."""
     net = make_classifier_net(module, n_train=len(docs), **net_params)
     return net.fit(DocumentDataset(docs, y), y)
 
 
 def make_inference_net(module, *, batch_size=PREDICT_DOCS, pad_idx=1, device="cpu",
                        autocast=False, max_tokens=PREDICT_TOKENS):
-    """An initialised :class:`ClassifierNet` that only runs ``module`` forward
+    """An initialised :class:`DocumentNet` that only runs ``module`` forward
     (e.g. a :class:`~ulmfit_sklearn.models.heads.ConcatPoolEncoder` for features), in
     batches of at most ``batch_size`` documents and ``max_tokens`` padded tokens."""
-    net = ClassifierNet(module, criterion=torch.nn.MSELoss, batch_size=batch_size,
+    net = DocumentNet(module, criterion=torch.nn.MSELoss, batch_size=batch_size,
                         iterator_valid=DocumentBatches, iterator_valid__pad_idx=pad_idx,
                         iterator_valid__max_tokens=max_tokens,
                         train_split=None, device=device, autocast=autocast)
