@@ -136,7 +136,7 @@ _RUN_PARAMS = """\
         AMD Zen 4, the same validation error); off elsewhere, where bf16 is
         emulated and slower (an AVX2-only CPU), and off for an AWD-LSTM, whose
         validation error was higher under bf16 on every set measured (see
-        :data:`ulmfit_sklearn._base.AUTOCAST_ARCHITECTURES`).  Numbers differ
+        :attr:`~ulmfit_sklearn.families.base.EncoderFamily.autocast`).  Numbers differ
         slightly between the two modes, so fits on machines of both kinds are
         not bit-identical.
 
