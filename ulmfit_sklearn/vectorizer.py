@@ -130,7 +130,7 @@ class ULMFiTVectorizer(TransformerMixin, ULMFiTBase):
         """``last0 ..``, ``max0 ..``, ``mean0 ..`` (or ``mean0 ..`` alone for a
         mean-pooled BERT): the pooling and the unit."""
         check_is_fitted(self, "net_")
-        pooling = getattr(self.net_.module_, "pooling", "concat")
+        pooling = self.net_.module_.pooling
         kinds = ("last", "max", "mean") if pooling == "concat" else (pooling,)
         d = self.n_features_out_ // len(kinds)
         return np.asarray([f"{kind}{i}" for kind in kinds for i in range(d)], dtype=object)

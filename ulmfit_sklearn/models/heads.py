@@ -126,6 +126,8 @@ class ConcatPoolEncoder(nn.Module):
     #: chunk length when no gradient is needed (prediction): the same result as
     #: ``bptt``-sized chunks, in fewer and larger steps
     inference_bptt = 512
+    #: the pooling of its features (as :class:`WindowPoolEncoder` names its own)
+    pooling = "concat"
 
     def __init__(self, encoder, bptt=72, max_len=1440):
         super().__init__()
