@@ -6,8 +6,8 @@ import numbers
 import os
 import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from types import MappingProxyType
 
 import joblib
 import numpy as np
@@ -32,12 +32,28 @@ from .training.numerics import int8_copy, native_bf16
 from .training.stages import (AUTO, PREDICT_TOKENS, auto_batch_size, make_inference_net, seeded,
                               train_classifier)
 
-# What the encoder families hold (ulmfit_sklearn.families), by family name, as this
-# module's tables held it before them (read-only: set a family's attribute instead).
-AUTO_LR = MappingProxyType({name: f.auto_lr for name, f in FAMILIES.items()})
-AUTO_LM_LR = MappingProxyType({name: f.auto_lm_lr for name, f in FAMILIES.items()})
-MIN_LAST_STAGE_STEPS = MappingProxyType({name: f.min_last_stage_steps
-                                         for name, f in FAMILIES.items()})
+
+
+class _ByFamily(Mapping):
+    """An attribute of every encoder family, by family name: read-only views of the
+    families (:mod:`ulmfit_sklearn.families`) under the names of the tables that
+    this module held before them."""
+
+    def __init__(self, attribute):
+        self.attribute = attribute
+
+    def __getitem__(self, name):
+        return getattr(FAMILIES[name], self.attribute)
+
+    def __iter__(self):
+        return iter(FAMILIES)
+
+    def __len__(self):
+        return len(FAMILIES)
+
+
+AUTO_LR, AUTO_LM_LR = _ByFamily("auto_lr"), _ByFamily("auto_lm_lr")
+MIN_LAST_STAGE_STEPS = _ByFamily("min_last_stage_steps")
 AUTOCAST_ARCHITECTURES = tuple(name for name, f in FAMILIES.items() if f.autocast)
 
 
