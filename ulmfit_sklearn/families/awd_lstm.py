@@ -24,7 +24,7 @@ _SPEC = {"vocab_size": COUNT, "emb_size": COUNT, "hidden_size": COUNT, "n_layers
 def _awd_lstm(sizes):
     """An :class:`~ulmfit_sklearn.models.awd_lstm.AWDLSTM` of ``sizes`` (a config or a
     network description), initialised at random."""
-    return AWDLSTM(*(sizes[k] for k in SIZES))
+    return AWDLSTM(**{k: sizes[k] for k in SIZES})
 
 
 class AWDLSTMFamily(EncoderFamily):
