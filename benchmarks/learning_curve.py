@@ -58,11 +58,14 @@ class SetFitBaseline:
         from datasets import Dataset
         from setfit import SetFitModel, Trainer, TrainingArguments
 
+        import tempfile
+
         self.classes_, targets = np.unique(np.asarray(y), return_inverse=True)
         self.model_ = SetFitModel.from_pretrained(self.model_path())
-        Trainer(model=self.model_, args=TrainingArguments(seed=self.seed),
-                train_dataset=Dataset.from_dict({"text": list(X), "label": targets.tolist()})
-                ).train()
+        with tempfile.TemporaryDirectory() as checkpoints:  # never the working directory
+            Trainer(model=self.model_, args=TrainingArguments(seed=self.seed, output_dir=checkpoints),
+                    train_dataset=Dataset.from_dict({"text": list(X), "label": targets.tolist()})
+                    ).train()
         return self
 
     def predict(self, X):
