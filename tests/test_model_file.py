@@ -220,5 +220,18 @@ def test_weights_are_stored_as_int8_rows_within_tolerance(fitted, data, tmp_path
         np.testing.assert_allclose(loaded.predict_proba(X), proba, atol=tol)
         assert not np.array_equal(loaded.predict_proba(X), proba)
     np.testing.assert_array_equal(ulmfit_sklearn.load(exact).predict_proba(X), proba)
-    with pytest.raises(ValueError, match="weights must be one of"):
+    with pytest.raises(ValueError, match="weights must be .auto. or one of"):
         fitted.save(tmp_path / "x", weights="int4")
+
+
+def test_auto_storage_is_the_familys(fitted, hf_folder, tmp_path):  # noqa: F811
+    assert persistence.safetensors_header(fitted.save(tmp_path / "awd") / "weights.safetensors")[
+        "head.lin1.weight"][0] == torch.int8
+    X, y = bert_data()
+    bert = ULMFiTClassifier(str(hf_folder), lm_epochs=0, unfreeze_epochs=(1,), random_state=0,
+                            batch_size=8).fit(X, y)
+    folder = bert.save(tmp_path / "bert")
+    dtypes = {d for d, _ in persistence.safetensors_header(folder / "weights.safetensors").values()
+              if d.is_floating_point}
+    assert dtypes == {torch.float16}
+    assert json.loads((folder / "model.json").read_text())["weights"] == "float16"

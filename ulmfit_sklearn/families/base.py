@@ -65,6 +65,11 @@ class EncoderFamily:
         word vocabulary.
     config_keys : tuple of str
         The sizes that an encoder folder's config must give.
+    saved_weights : str
+        How a saved model stores a fitted network of the family by default
+        (``save(weights="auto")``): the smallest of
+        :data:`~ulmfit_sklearn.training.numerics.STORAGE_DTYPES` measured to move at
+        most 0.5 % of test predictions (docs/persistence.md).
     networks : dict
         The kinds of fitted networks (class names) that the safe model format
         describes, each a :class:`Network`.
@@ -77,6 +82,7 @@ class EncoderFamily:
     sampled_softmax = False
     word_embedding = output_bias = None
     config_keys = ()
+    saved_weights = "float32"
     networks = {}
 
     def __repr__(self):
