@@ -392,3 +392,30 @@ def test_plain_finetune_baseline_trains_every_layer_and_cuts_texts(hf_folder):
         assert d[-1] == clf.tokenizer_.sep_id
         np.testing.assert_array_equal(d[:-1], f[:len(d) - 1])
     assert clf.decision_function(X[:5]).shape == (5, 2)
+
+
+def test_a_contrastive_stage_runs_before_stage_three(hf_folder, monkeypatch):
+    from ulmfit_sklearn import _base
+
+    X, y = _data()
+    calls = []
+    real = _base.train_contrastive
+
+    def spy(module, docs, targets, **kw):
+        calls.append((type(module).__name__, len(docs), kw["n_pairs"], kw["lr"]))
+        return real(module, docs, targets, **kw)
+
+    monkeypatch.setattr(_base, "train_contrastive", spy)
+    params = dict(FAST, unfreeze_epochs=(1,))
+    plain = ULMFiTClassifier(str(hf_folder), **params).fit(X, y)
+    assert calls == []
+    paired = ULMFiTClassifier(str(hf_folder), contrastive_pairs=64, contrastive_lr=1e-3,
+                              **params).fit(X, y)
+    assert calls == [("BertClassifier", len(X), 64, 1e-3)]
+    assert not np.allclose(paired.predict_proba(X), plain.predict_proba(X))
+    again = ULMFiTClassifier(str(hf_folder), contrastive_pairs=64, contrastive_lr=1e-3,
+                             **params).fit(X, y)
+    np.testing.assert_array_equal(again.predict_proba(X), paired.predict_proba(X))
+    with pytest.raises(ValueError, match="one class label per text"):
+        ULMFiTClassifier(str(hf_folder), contrastive_pairs=8, **params).fit(
+            X, np.c_[y == "pos", y == "neg"].astype(int))

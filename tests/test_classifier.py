@@ -494,3 +494,13 @@ def test_default_schedule_gives_small_sets_a_longer_last_stage(tiny_encoder_dir,
     paper = ULMFiTClassifier(str(tiny_encoder_dir), **dict(params, unfreeze_epochs=(1, 1, 2))).fit(X, y)
     assert len(paper.history_["classifier"]) == 4  # a given schedule runs as given
     assert len(default.history_["classifier"]) == 2 + 8  # 2 layers; the last stage: 64 steps
+
+
+def test_the_contrastive_stage_trains_an_awd_lstm_too(tiny_encoder_dir, data):
+    X, y = data
+    params = dict(FAST, lm_epochs=0)
+    plain = ULMFiTClassifier(str(tiny_encoder_dir), **params).fit(X, y)
+    paired = ULMFiTClassifier(str(tiny_encoder_dir), contrastive_pairs=32, contrastive_lr=1e-3,
+                              **params).fit(X, y)
+    assert not np.allclose(paired.predict_proba(X), plain.predict_proba(X))
+    assert paired.score(X, y) >= 0.5

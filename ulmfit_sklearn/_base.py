@@ -28,6 +28,7 @@ from .exceptions import ModelFileError, check_version
 from .families import FAMILIES
 from .text import encode_texts, fix_surrogates
 from .training.batching import DocumentDataset
+from .training.contrastive import train_contrastive
 from .training.numerics import int8_copy, native_bf16
 from .training.stages import (AUTO, PREDICT_TOKENS, auto_batch_size, make_inference_net, seeded,
                               train_classifier)
@@ -444,11 +445,28 @@ class ULMFiTBase(BaseEstimator):
             return run
         docs = self._labeled_docs(docs, targets)
         with seeded(seed, device):
+            module = self._classifier_module(tuned, targets.n_out)
+            self._contrastive_stage(module, docs, targets, tuned, seed, device)
             run.net = train_classifier(
-                self._classifier_module(tuned, targets.n_out), docs, targets.y,
+                module, docs, targets.y,
                 **self._stage3_params(len(docs), targets, stage_epochs, seed, device,
                                       tuned, self._lr(tuned), lr_range))
         return run
+
+    def _contrastive_stage(self, module, docs, targets, tuned, seed, device):
+        """With ``contrastive_pairs`` (a classifier's parameter), train ``module``'s
+        encoder on that many pairs of the labeled ``docs`` before stage 3 (see
+        :func:`~ulmfit_sklearn.training.contrastive.train_contrastive`)."""
+        pairs = getattr(self, "contrastive_pairs", 0)
+        if not pairs:
+            return None
+        if not targets.stratify:  # a class label per text: what pairs are made of
+            raise ValueError("contrastive_pairs needs one class label per text; set it to 0 "
+                             "for multi-label y")
+        return train_contrastive(module, docs, targets.y, n_pairs=int(pairs),
+                                 pad_idx=tuned.tokenizer.pad_id, lr=self.contrastive_lr,
+                                 seed=seed, device=device, autocast=self._autocast(tuned.family),
+                                 verbose=self.verbose)
 
     def _language_model(self, encoder, key, texts, seed, device, lr_range=None):
         """Stage 2: ``encoder`` (from :meth:`_load_encoder`) fine-tuned on ``texts``,

@@ -56,6 +56,18 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
         type next to a marker of another type (int labels with ``"u"``).  (Not for
         multi-label ``y``.)
 
+    contrastive_pairs : int, default=0
+        SetFit's idea (Tunstall et al. 2022) as a stage between stages 2 and 3: the
+        encoder is trained on this many random pairs of labeled texts, half of one
+        class and half of two, to make the cosine of their pooled embeddings 1 or 0
+        (SetFit's loss), before the classifier is trained on top.  It learns from
+        comparisons, which helps most with few labels; 0 skips it.  Single-label
+        ``y`` only.
+
+    contrastive_lr : float, default=2e-5
+        The contrastive stage's learning rate (every layer; AdamW, linear warm-up
+        over a tenth of the steps, then linear decay: SetFit's defaults).
+
     bidirectional : bool, default=False
         The paper's ensemble (section 3.4): fine-tune a forward and a backward
         classifier, the backward one from the encoder's backward language model
@@ -105,6 +117,8 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
         "unlabeled_label": "no_validation",
         "threshold": [Interval(numbers.Real, 0, 1, closed="neither")],
         "bidirectional": ["boolean"],
+        "contrastive_pairs": [Interval(numbers.Integral, 0, None, closed="left")],
+        "contrastive_lr": [Interval(numbers.Real, 0, None, closed="neither")],
     }
 
     def __init__(self, pretrained="default", *, lm_epochs=AUTO, lm_lr=AUTO, lm_lr_decay=2.6,
@@ -112,8 +126,8 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
                  unfreeze_epochs=None, lr=AUTO, lr_decay=1.0, stlr_cut_frac=0.1, stlr_ratio=32,
                  stlr=True, drop_mult=0.5, bptt=72, max_len=1440, batch_size=AUTO,
                  class_weight=None, validation_fraction=None, unlabeled_label=None, threshold=0.5,
-                 bidirectional=False, device="auto", autocast="auto", quantize=False, memory=None,
-                 random_state=None, verbose=0):
+                 bidirectional=False, contrastive_pairs=0, contrastive_lr=2e-5, device="auto",
+                 autocast="auto", quantize=False, memory=None, random_state=None, verbose=0):
         self.pretrained = pretrained
         self.lm_epochs = lm_epochs
         self.lm_lr = lm_lr
@@ -137,6 +151,8 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
         self.unlabeled_label = unlabeled_label
         self.threshold = threshold
         self.bidirectional = bidirectional
+        self.contrastive_pairs = contrastive_pairs
+        self.contrastive_lr = contrastive_lr
         self.device = device
         self.autocast = autocast
         self.quantize = quantize

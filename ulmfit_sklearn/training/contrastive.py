@@ -19,7 +19,8 @@ from torch.nn import functional as F
 
 from .batching import DocumentDataset, pad_batch
 from .callbacks import stlr_callback
-from .nets import ClassifierNet
+from .nets import DocumentNet
+from .stages import _optimizer, layer_patterns
 
 
 def sample_pairs(y, n_pairs, seed=0):
@@ -119,12 +120,10 @@ def train_contrastive(encoder, docs, y, *, n_pairs, pad_idx, lr=2e-5, batch_size
     cosine-similarity loss, every layer at ``lr`` (AdamW), linear warm-up over
     ``cut_frac`` of the steps then linear decay (an STLR of a huge ``ratio``),
     SetFit's defaults.  Returns the fitted net; ``encoder`` is trained in place."""
-    from .stages import _optimizer, layer_patterns
-
     pairs, same = sample_pairs(y, n_pairs, seed)
     module = PairCosine(encoder)
     steps = epochs * int(np.ceil(len(pairs) / batch_size))
-    net = ClassifierNet(
+    net = DocumentNet(
         module,
         criterion=nn.MSELoss,
         **_optimizer(layer_patterns(module), lr, 1.0, betas, weight_decay),
