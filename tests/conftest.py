@@ -1,12 +1,13 @@
 """Shared fixtures: a tiny encoder and a toy labeled data set."""
 
+import shutil
 import signal
 
 import numpy as np
 import pytest
 import torch
 
-from ulmfit_sklearn.encoders import random_encoder, save_encoder
+from ulmfit_sklearn.encoders import load_encoder, random_encoder, save_encoder
 from ulmfit_sklearn.text import SentencePieceTokenizer, WordTokenizer
 
 torch.set_num_threads(1)
@@ -46,6 +47,17 @@ def tiny_encoder_dir(tmp_path_factory):
     enc = random_encoder(tok, seed=0, **TINY_SHAPE)
     return save_encoder(tmp_path_factory.mktemp("enc") / "tiny", enc.config, enc.state_dict, tok,
                         {"corpus": "toy", "pretraining": "none"})
+
+
+@pytest.fixture(scope="session")
+def pair_dir(tiny_encoder_dir, tmp_path_factory):
+    """The tiny forward encoder with a backward one in its subfolder backward/."""
+    folder = tmp_path_factory.mktemp("pair") / "tiny-pair"
+    shutil.copytree(tiny_encoder_dir, folder)
+    tok = load_encoder(tiny_encoder_dir).tokenizer
+    enc = random_encoder(tok, seed=1, **TINY_SHAPE)
+    save_encoder(folder / "backward", dict(enc.config, direction="backward"), enc.state_dict, tok)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,6 @@
 """The paper's bidirectional ensemble: a forward and a backward classifier, averaged."""
 
 import pickle
-import shutil
 
 import numpy as np
 import pytest
@@ -10,20 +9,9 @@ import torch
 import ulmfit_sklearn
 import ulmfit_sklearn._base as base
 from ulmfit_sklearn import ULMFiTClassifier
-from ulmfit_sklearn.encoders import EncoderError, load_encoder, random_encoder, save_encoder
+from ulmfit_sklearn.encoders import EncoderError
 
-from conftest import FAST, TINY_SHAPE, make_toy_data
-
-
-@pytest.fixture(scope="module")
-def pair_dir(tiny_encoder_dir, tmp_path_factory):
-    """The tiny forward encoder with a backward one in its subfolder backward/."""
-    folder = tmp_path_factory.mktemp("pair") / "tiny-pair"
-    shutil.copytree(tiny_encoder_dir, folder)
-    tok = load_encoder(tiny_encoder_dir).tokenizer
-    enc = random_encoder(tok, seed=1, **TINY_SHAPE)
-    save_encoder(folder / "backward", dict(enc.config, direction="backward"), enc.state_dict, tok)
-    return folder
+from conftest import FAST, make_toy_data
 
 
 @pytest.fixture(scope="module")

@@ -15,20 +15,10 @@ from ulmfit_sklearn import ULMFiTClassifier, persistence
 from ulmfit_sklearn.persistence import ModelFileError
 from ulmfit_sklearn.text import WordTokenizer
 
-from conftest import FAST, make_toy_data
+from conftest import FAST
 from test_bert_estimators import _data as bert_data
 from test_bert_estimators import hf_folder  # noqa: F401  (a fixture)
-
-
-@pytest.fixture(scope="module")
-def data():
-    return make_toy_data(40)
-
-
-@pytest.fixture(scope="module")
-def fitted(tiny_encoder_dir, data):
-    X, y = data
-    return ULMFiTClassifier(str(tiny_encoder_dir), **dict(FAST, lm_epochs=0)).fit(X, y)
+from test_persistence import data, fitted  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(scope="module")

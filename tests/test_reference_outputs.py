@@ -15,7 +15,6 @@ to 1e-4.
 import json
 import os
 import platform
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +23,8 @@ import torch
 
 import ulmfit_sklearn
 from ulmfit_sklearn import ULMFiTClassifier, ULMFiTRegressor, ULMFiTVectorizer
-from ulmfit_sklearn.encoders import load_encoder, random_encoder, save_encoder
 
-from conftest import TINY_SHAPE, make_toy_data
+from conftest import make_toy_data
 from test_bert_estimators import _data as bert_data
 from test_bert_estimators import hf_folder, hf_mlm_folder  # noqa: F401  (fixtures)
 
@@ -41,16 +39,6 @@ def machine():
     return {"torch": torch.__version__, "machine": platform.machine(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "avx512_bf16": bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())}
-
-
-@pytest.fixture(scope="module")
-def pair_dir(tiny_encoder_dir, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("ref-pair") / "tiny-pair"
-    shutil.copytree(tiny_encoder_dir, folder)
-    tok = load_encoder(tiny_encoder_dir).tokenizer
-    enc = random_encoder(tok, seed=1, **TINY_SHAPE)
-    save_encoder(folder / "backward", dict(enc.config, direction="backward"), enc.state_dict, tok)
-    return folder
 
 
 @pytest.fixture(scope="module")
