@@ -104,7 +104,7 @@ BERT_ABLATIONS = {
     "b_concat": {"pooling": "concat"},
     # SetFit's idea (issue 31, item 3): the estimator's contrastive stage on this many
     # pairs of the labeled texts (SetFit's loss, rate 2e-5, batch 16) before stage 3
-    # (the first rows, package 7be9390, ran the same function patched in before stage 3)
+    # (the first rows, package c89515b, ran the same function patched in before stage 3)
     "b_pairs4k": {"contrastive_pairs": 4000},
     "b_pairs8k": {"contrastive_pairs": 8000},
     "b_pairs8k_lr5e-4": {"contrastive_pairs": 8000, "lr": 5e-4},
