@@ -419,3 +419,25 @@ def test_a_contrastive_stage_runs_before_stage_three(hf_folder, monkeypatch):
     with pytest.raises(ValueError, match="one class label per text"):
         ULMFiTClassifier(str(hf_folder), contrastive_pairs=8, **params).fit(
             X, np.c_[y == "pos", y == "neg"].astype(int))
+
+
+def test_train_max_len_cuts_the_training_documents_only(hf_folder, monkeypatch):
+    from ulmfit_sklearn import _base
+
+    X, y = _data()
+    seen = []
+    real = _base.train_classifier
+
+    def spy(module, docs, targets, **kw):
+        seen.append(max(len(d) for d in docs))
+        return real(module, docs, targets, **kw)
+
+    monkeypatch.setattr(_base, "train_classifier", spy)
+    params = dict(FAST, unfreeze_epochs=(1,))
+    full = ULMFiTClassifier(str(hf_folder), **params).fit(X, y)
+    cut = ULMFiTClassifier(str(hf_folder), train_max_len=12, **params).fit(X, y)
+    assert seen[0] > 12 and seen[1] == 12
+    assert cut.predict_proba(X).shape == full.predict_proba(X).shape
+    assert not np.allclose(cut.predict_proba(X), full.predict_proba(X))
+    with pytest.raises(ValueError, match="train_max_len"):
+        ULMFiTClassifier(str(hf_folder), train_max_len=1).fit(X, y)

@@ -27,7 +27,7 @@ from .exceptions import InconsistentVersionWarning  # noqa: F401  (re-exported: 
 from .exceptions import ModelFileError, check_version
 from .families import FAMILIES
 from .text import encode_texts, fix_surrogates
-from .training.batching import DocumentDataset
+from .training.batching import DocumentDataset, head_tail
 from .training.contrastive import train_contrastive
 from .training.numerics import int8_copy, native_bf16
 from .training.stages import (AUTO, PREDICT_TOKENS, auto_batch_size, make_inference_net, seeded,
@@ -230,6 +230,7 @@ class ULMFiTBase(BaseEstimator):
         "drop_mult": [Interval(numbers.Real, 0, None, closed="left")],
         "bptt": [Interval(numbers.Integral, 2, None, closed="left")],
         "max_len": [Interval(numbers.Integral, 1, None, closed="left")],
+        "train_max_len": [Interval(numbers.Integral, 2, None, closed="left"), None],
         "batch_size": [Interval(numbers.Integral, 2, None, closed="left"), StrOptions({AUTO})],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither"), None],
         "device": [StrOptions({"auto", "cpu", "cuda"}), str],
@@ -444,6 +445,8 @@ class ULMFiTBase(BaseEstimator):
         if targets is None or lm_range:
             return run
         docs = self._labeled_docs(docs, targets)
+        if getattr(self, "train_max_len", None):
+            docs = [head_tail(d, int(self.train_max_len)) for d in docs]
         with seeded(seed, device):
             module = self._classifier_module(tuned, targets.n_out)
             self._contrastive_stage(module, docs, targets, tuned, seed, device)

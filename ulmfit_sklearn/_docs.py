@@ -116,6 +116,13 @@ _STAGE3_PARAMS = """\
         earlier chunks only carry the state (no gradient), so memory stays bounded
         for long documents.
 
+    train_max_len : int or None, default=None
+        Stage 3 trains on each labeled document cut to this many tokens: its first
+        quarter and its last three quarters (head + tail, the truncation Sun et al.
+        2019 found best for BERT on IMDb), which makes long documents cheaper to
+        train on; prediction still reads up to ``max_len``.  None: training reads
+        what prediction reads.
+
     batch_size : int or "auto", default="auto"
         Documents per batch in stage 3.  "auto": ``min(32, max(8, n // 25))`` for
         ``n`` labeled documents, so that small data sets still get enough

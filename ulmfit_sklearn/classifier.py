@@ -124,7 +124,8 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
     def __init__(self, pretrained="default", *, lm_epochs=AUTO, lm_lr=AUTO, lm_lr_decay=2.6,
                  lm_drop_mult=0.3, lm_bptt=70, lm_batch_size=AUTO, lm_sampled_softmax=False,
                  unfreeze_epochs=None, lr=AUTO, lr_decay=1.0, stlr_cut_frac=0.1, stlr_ratio=32,
-                 stlr=True, drop_mult=0.5, bptt=72, max_len=1440, batch_size=AUTO,
+                 stlr=True, drop_mult=0.5, bptt=72, max_len=1440, train_max_len=None,
+                 batch_size=AUTO,
                  class_weight=None, validation_fraction=None, unlabeled_label=None, threshold=0.5,
                  bidirectional=False, contrastive_pairs=0, contrastive_lr=2e-5, device="auto",
                  autocast="auto", quantize=False, memory=None, random_state=None, verbose=0):
@@ -145,6 +146,7 @@ class ULMFiTClassifier(ClassifierMixin, ULMFiTBase):
         self.drop_mult = drop_mult
         self.bptt = bptt
         self.max_len = max_len
+        self.train_max_len = train_max_len
         self.batch_size = batch_size
         self.class_weight = class_weight
         self.validation_fraction = validation_fraction

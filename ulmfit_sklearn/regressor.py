@@ -55,7 +55,8 @@ class ULMFiTRegressor(RegressorMixin, ULMFiTBase):
     def __init__(self, pretrained="default", *, lm_epochs=AUTO, lm_lr=AUTO, lm_lr_decay=2.6,
                  lm_drop_mult=0.3, lm_bptt=70, lm_batch_size=AUTO, lm_sampled_softmax=False,
                  unfreeze_epochs=None, lr=AUTO, lr_decay=1.0, stlr_cut_frac=0.1, stlr_ratio=32,
-                 stlr=True, drop_mult=0.5, bptt=72, max_len=1440, batch_size=AUTO,
+                 stlr=True, drop_mult=0.5, bptt=72, max_len=1440, train_max_len=None,
+                 batch_size=AUTO,
                  validation_fraction=None, device="auto", autocast="auto", quantize=False,
                  memory=None, random_state=None, verbose=0):
         self.pretrained = pretrained
@@ -75,6 +76,7 @@ class ULMFiTRegressor(RegressorMixin, ULMFiTBase):
         self.drop_mult = drop_mult
         self.bptt = bptt
         self.max_len = max_len
+        self.train_max_len = train_max_len
         self.batch_size = batch_size
         self.validation_fraction = validation_fraction
         self.device = device

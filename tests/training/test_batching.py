@@ -103,3 +103,14 @@ def test_prediction_in_token_batches_equals_fixed_batches():
     assert len(seen) == len(by_tokens) and all(r * c <= 120 or r == 1 for r, c in seen)
     rows = torch.cat([x["tokens"][:, :1] for x, _ in by_tokens])[:, 0]
     assert rows.tolist() == [int(d[0]) for d in docs]  # input order kept
+
+
+def test_head_tail_keeps_a_quarter_from_the_start_and_the_rest_from_the_end():
+    from ulmfit_sklearn.training.batching import head_tail
+
+    doc = np.arange(100, dtype=np.int32)
+    cut = head_tail(doc, 20)
+    np.testing.assert_array_equal(cut, np.r_[0:5, 85:100])
+    assert cut.dtype == np.int32
+    assert head_tail(doc, 100) is doc and len(head_tail(doc, 2)) == 2
+    assert head_tail(doc, 2)[0] == 0 and head_tail(doc, 2)[-1] == 99

@@ -152,6 +152,17 @@ def pad_batch(docs, pad_idx):
     return out, lengths
 
 
+def head_tail(doc, length, head=0.25):
+    """``doc`` (token ids) cut to ``length`` tokens: its first ``round(head *
+    length)`` and its last ``length`` minus those (Sun et al. 2019's head + tail
+    truncation); a document of at most ``length`` tokens is returned as it is.  The
+    first and last tokens ([CLS] and [SEP], or ``xxbos`` and the end) stay."""
+    if len(doc) <= length:
+        return doc
+    first = max(1, int(round(head * length)))
+    return np.concatenate([doc[:first], doc[len(doc) - (length - first):]]).astype(doc.dtype)
+
+
 def training_batch_count(n_docs, batch_size):
     """Batches of a training pass over ``n_docs`` documents.
 
