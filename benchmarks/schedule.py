@@ -100,6 +100,9 @@ BERT_ABLATIONS = {
     "b_drop0": {"drop_mult": 0.0},
     "b_maxlen128": {"max_len": 128},
     "b_maxlen512": {"max_len": 512},
+    # issue 32: stage 3 trains on head + tail of this many word pieces (long texts)
+    "b_train256": {"train_max_len": 256},
+    "b_train512": {"train_max_len": 512},
     "b_cls": {"pooling": "cls"},
     "b_concat": {"pooling": "concat"},
     # SetFit's idea (issue 31, item 3): the estimator's contrastive stage on this many
