@@ -41,7 +41,7 @@ case "$1" in
     $PY schedule.py --pretrained minilm-l6 --datasets trec6 sst2 agnews --n 1000 --seeds 0 \
       --settings $ABL --out $OUT_DIR/schedule.jsonl ;;
   pairs)
-    for s in b_pairs4k b_pairs8k_lr5e-4; do
+    for s in b_pairs4k b_pairs4k_floor256 b_pairs8k_lr5e-4; do
       $PY schedule.py --pretrained minilm-l6 --datasets sst2 agnews trec6 --n 100 --seeds 0 1 2 \
         --settings $s --out $OUT_DIR/schedule.jsonl
     done ;;

@@ -111,6 +111,8 @@ BERT_ABLATIONS = {
     "b_pairs4k": {"contrastive_pairs": 4000},
     "b_pairs8k": {"contrastive_pairs": 8000},
     "b_pairs8k_lr5e-4": {"contrastive_pairs": 8000, "lr": 5e-4},
+    # the two best of n = 100's first seeds together
+    "b_pairs4k_floor256": {"contrastive_pairs": 4000, "floor": 256},
 }
 SETTINGS.update(BERT_ABLATIONS)
 
