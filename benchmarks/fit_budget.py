@@ -18,6 +18,7 @@ from common import (ROOT, append_result, bert_flops, encoder_label, load_dataset
 
 from ulmfit_sklearn import ULMFiTClassifier
 from ulmfit_sklearn.baselines import tfidf_logreg
+from ulmfit_sklearn.training.numerics import native_bf16
 
 
 def main():
@@ -55,8 +56,13 @@ def main():
     else:
         flops = lstm_flops_per_token(enc.config) * sum(lengths)
     method = encoder_label("ulmfit", a.pretrained) if a.pretrained else "ulmfit_no_pretrain"
+    if extra:  # a variant of the defaults is its own series
+        method += "+" + ",".join(f"{k}={v}" for k, v in sorted(extra.items()))
+    stage_seconds = {stage: round(sum(e.get("dur", 0) for e in epochs), 1)
+                     for stage, epochs in clf.history_.items()}
     row = {"dataset": a.dataset, "n": a.n, "seed": a.seed, "method": method, "error": err,
            "n_test": len(Xt), "n_unlabeled": 0, "fit_seconds": round(fit_s, 1),
+           "stage_seconds": stage_seconds, "native_bf16": native_bf16("cpu"),
            "predict_seconds": round(pred_s, 1), "predict_docs_per_s": round(len(Xt) / pred_s, 1),
            "predict_gflops_per_s": round(flops / pred_s / 1e9, 1) if flops else None,
            "peak_matmul_gflops": {k: round(v, 1) for k, v in peak.items()},
