@@ -103,6 +103,11 @@ BERT_ABLATIONS = {
     # issue 32: stage 3 trains on head + tail of this many word pieces (long texts)
     "b_train256": {"train_max_len": 256},
     "b_train512": {"train_max_len": 512},
+    # issue 32: no dropout on the attention probabilities (torch's fused attention)
+    "b_noattn": {"attention_dropout": False},
+    "b_noattn_floor256": {"attention_dropout": False, "floor": 256},
+    "b_noattn_train256": {"attention_dropout": False, "train_max_len": 256},
+    "b_noattn_train512": {"attention_dropout": False, "train_max_len": 512},
     "b_cls": {"pooling": "cls"},
     "b_concat": {"pooling": "concat"},
     # SetFit's idea (issue 31, item 3): the estimator's contrastive stage on this many
@@ -124,6 +129,16 @@ def last_stage_floor(steps):
         yield
         return
     with mock.patch.object(bert_family.BERT, "min_last_stage_steps", steps):
+        yield
+
+
+@contextlib.contextmanager
+def bert_attention_dropout(on):
+    """The BERT family's dropout on attention probabilities switched ``on`` or off."""
+    if on is None:
+        yield
+        return
+    with mock.patch.object(bert_family.BERT, "attention_dropout", on):
         yield
 
 
@@ -174,6 +189,7 @@ def main():
                         else:
                             params = dict(SETTINGS[name])
                             with bert_pooling(params.pop("pooling", None)), \
+                                    bert_attention_dropout(params.pop("attention_dropout", None)), \
                                     last_stage_floor(params.pop("floor", None)):
                                 clf = ULMFiTClassifier(a.pretrained, memory=cache,
                                                        random_state=seed, **params).fit(Xtr, ytr)
