@@ -31,9 +31,19 @@ def main():
     p.add_argument("--skip-tfidf", action="store_true")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "fit_budget.jsonl"))
     p.add_argument("--set", nargs="*", default=[], help="extra estimator params, k=v (Python literals)")
+    p.add_argument("--family-set", nargs="*", default=[],
+                   help="attributes of the encoder's family, k=v (e.g. attention_dropout=False)")
     a = p.parse_args()
     import ast
     extra = {k: ast.literal_eval(v) for k, v in (s.split("=", 1) for s in a.set)}
+    family_extra = {k: ast.literal_eval(v) for k, v in (s.split("=", 1) for s in a.family_set)}
+    if family_extra:
+        from ulmfit_sklearn.encoders import load_encoder as _load
+        family = _load(a.pretrained).family
+        for k, v in family_extra.items():
+            if not hasattr(family, k):
+                p.error(f"the {family.name} family has no attribute {k!r}")
+            setattr(family, k, v)
 
     X, y, Xt, yt = load_dataset(a.dataset, a.n, a.seed, a.n_test)
     peak = peak_matmul()
@@ -56,8 +66,8 @@ def main():
     else:
         flops = lstm_flops_per_token(enc.config) * sum(lengths)
     method = encoder_label("ulmfit", a.pretrained) if a.pretrained else "ulmfit_no_pretrain"
-    if extra:  # a variant of the defaults is its own series
-        method += "+" + ",".join(f"{k}={v}" for k, v in sorted(extra.items()))
+    if extra or family_extra:  # a variant of the defaults is its own series
+        method += "+" + ",".join(f"{k}={v}" for k, v in sorted({**extra, **family_extra}.items()))
     stage_seconds = {stage: round(sum(e.get("dur", 0) for e in epochs), 1)
                      for stage, epochs in clf.history_.items()}
     row = {"dataset": a.dataset, "n": a.n, "seed": a.seed, "method": method, "error": err,

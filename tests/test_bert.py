@@ -311,3 +311,38 @@ def test_large_training_batches_recompute_blocks_with_the_same_gradients(monkeyp
         grads.append({k: p.grad.clone() for k, p in bert.named_parameters()})
     for k in grads[0]:
         torch.testing.assert_close(grads[1][k], grads[0][k])
+
+
+def test_length_groups_cover_every_window_once_with_little_padding():
+    from ulmfit_sklearn.models.heads import length_groups
+
+    lengths = torch.tensor([512, 30, 400, 260, 512, 12, 380, 250, 3])
+    groups = length_groups(lengths)
+    assert sorted(torch.cat(groups).tolist()) == list(range(len(lengths)))
+    for g in groups:  # within a quarter of the group's longest, or 32 tokens
+        top = int(lengths[g].max())
+        assert int(lengths[g[0]]) == top
+        assert all(top - int(n) <= max(0.25 * top, 32) for n in lengths[g])
+    assert [sorted(lengths[g].tolist()) for g in groups] == [
+        [400, 512, 512], [380], [250, 260], [3, 12, 30]]
+    assert len(length_groups(torch.tensor([7, 9, 20]))) == 1  # short windows: one call
+
+
+def test_windows_run_in_length_groups_give_the_padded_batch_outputs_and_gradients():
+    from ulmfit_sklearn.models.heads import encode_windows
+
+    torch.manual_seed(0)
+    lengths = torch.tensor([16, 3, 12, 5, 16, 4])
+    windows = torch.randint(4, 20, (6, 16))
+    real = torch.arange(16)[None, :] < lengths[:, None]
+    results = []
+    for run in (lambda b: b(windows, lengths), lambda b: encode_windows(b, windows, lengths, slack=2)):
+        bert = tiny_bert(seed=1).train()  # no dropout: the two runs draw no masks
+        out = run(bert)
+        (out[real] * torch.arange(int(real.sum()))[:, None]).sum().backward()
+        results.append((out[real].detach(), {k: p.grad.clone() for k, p in bert.named_parameters()}))
+    from ulmfit_sklearn.models.heads import length_groups
+    assert len(length_groups(lengths, slack=2)) > 1
+    torch.testing.assert_close(results[1][0], results[0][0])
+    for k in results[0][1]:
+        torch.testing.assert_close(results[1][1][k], results[0][1][k])

@@ -441,3 +441,24 @@ def test_train_max_len_cuts_the_training_documents_only(hf_folder, monkeypatch):
     assert not np.allclose(cut.predict_proba(X), full.predict_proba(X))
     with pytest.raises(ValueError, match="train_max_len"):
         ULMFiTClassifier(str(hf_folder), train_max_len=1).fit(X, y)
+
+
+def test_train_max_len_cuts_the_language_model_documents_too(hf_mlm_folder, monkeypatch,
+                                                              tmp_path):
+    from ulmfit_sklearn import _base
+
+    X, y = _data()
+    seen = []
+    real = _base.finetune_encoder
+
+    def spy(encoder, docs, **kw):
+        seen.append(max(len(d) for d in docs))
+        return real(encoder, docs, **kw)
+
+    monkeypatch.setattr(_base, "finetune_encoder", spy)
+    params = dict(FAST, unfreeze_epochs=(1,), lm_epochs=1, lm_lr=1e-3, memory=str(tmp_path))
+    ULMFiTClassifier(str(hf_mlm_folder), **params).fit(X, y)
+    ULMFiTClassifier(str(hf_mlm_folder), train_max_len=12, **params).fit(X, y)
+    assert seen[0] > 12 and seen[1] == 12  # the cut is part of the cache key
+    ULMFiTClassifier(str(hf_mlm_folder), train_max_len=12, **params).fit(X, y)
+    assert len(seen) == 2  # ... and the same cut is cached

@@ -188,10 +188,14 @@ def finetune_encoder(encoder, docs, *, lr, **params):
     return family.finetune(encoder, docs, lr=family.auto_lm_lr if lr == AUTO else lr, **params)
 
 
-def _cached_finetune(texts, encoder_key, lm_params, seed, version, *, encoder, docs, device, verbose):
+def _cached_finetune(texts, encoder_key, lm_params, seed, version, read_len=None, *, encoder,
+                     docs, device, verbose):
     """The memory-cached entry of stage 2; the cache key is every argument but the
-    keyword-only ones (texts, encoder checksum, lm_ parameters, seed, version).
-    An interrupted fine-tuning raises, so joblib stores nothing for it."""
+    keyword-only ones (texts, encoder checksum, lm_ parameters, seed, version, and
+    ``read_len``: each document's head + tail of this many tokens is read, None:
+    all of it).  An interrupted fine-tuning raises, so joblib stores nothing for it."""
+    if read_len:
+        docs = [head_tail(d, read_len) for d in docs]
     return finetune_encoder(encoder, docs, seed=seed, device=device, verbose=verbose, **lm_params)
 
 
@@ -409,7 +413,14 @@ class ULMFiTBase(BaseEstimator):
         if cacheable:
             fn = memory.cache(_cached_finetune, ignore=["encoder", "docs", "device", "verbose"])
         return fn(texts, encoder_key, dict(self._lm_params(encoder), epochs=epochs), seed, __version__,
+                  self._train_max_len(encoder),
                   encoder=encoder, docs=docs, device=device, verbose=self.verbose)
+
+    def _train_max_len(self, encoder):
+        """How many tokens of each document training reads (stages 2 and 3), head +
+        tail: ``train_max_len`` (None: all; estimators without it read all)."""
+        value = getattr(self, "train_max_len", None)
+        return None if value is None else int(value)
 
     def _batch_size(self, n):
         """Stage 3's batch size: ``batch_size``, or with ``"auto"`` from the ``n``
@@ -445,8 +456,9 @@ class ULMFiTBase(BaseEstimator):
         if targets is None or lm_range:
             return run
         docs = self._labeled_docs(docs, targets)
-        if getattr(self, "train_max_len", None):
-            docs = [head_tail(d, int(self.train_max_len)) for d in docs]
+        read_len = self._train_max_len(tuned)
+        if read_len:
+            docs = [head_tail(d, read_len) for d in docs]
         with seeded(seed, device):
             module = self._classifier_module(tuned, targets.n_out)
             self._contrastive_stage(module, docs, targets, tuned, seed, device)
@@ -483,7 +495,9 @@ class ULMFiTBase(BaseEstimator):
         docs = read_in_direction(encode_texts(encoder.tokenizer, texts), encoder.direction)
         if lr_range:
             params = dict(self._lm_params(encoder), epochs=1)
-            lm_state, lm_history = finetune_encoder(encoder, docs, seed=seed, device=device,
+            read_len = self._train_max_len(encoder)
+            lm_docs = [head_tail(d, read_len) for d in docs] if read_len else docs
+            lm_state, lm_history = finetune_encoder(encoder, lm_docs, seed=seed, device=device,
                                                     verbose=self.verbose, lr_range=lr_range,
                                                     **params)
             return encoder, docs, lm_history

@@ -146,11 +146,13 @@ class BertModel(nn.Module):
         return [[f"{prefix}layers.{i}." for i in group]
                 for group in np.array_split(np.arange(self.n_layers), n_groups)]
 
-    def forward(self, tokens, lengths=None, token_types=None):
+    def forward(self, tokens, lengths=None, token_types=None, recompute=None):
         """The last hidden states (batch, time, hidden_size) of ``tokens`` (batch,
         time), right-padded to ``lengths`` (None: no padding).  Padded positions are
         masked out of the attention, so they never change a real position's output
-        (their own outputs are meaningless)."""
+        (their own outputs are meaningless).  ``recompute``: whether autograd keeps
+        only each block's input (None: when the batch has more than
+        :data:`CHECKPOINT_TOKENS` positions)."""
         mask = None
         if lengths is not None:
             pos = torch.arange(tokens.size(1), device=tokens.device)
@@ -159,7 +161,9 @@ class BertModel(nn.Module):
         # a large batch under autograd keeps only each block's input and recomputes
         # the block in backward: attention's (windows, heads, time, time) activations
         # of every block at once took 21 GB for 32 IMDb reviews
-        recompute = torch.is_grad_enabled() and tokens.numel() > CHECKPOINT_TOKENS
+        if recompute is None:
+            recompute = tokens.numel() > CHECKPOINT_TOKENS
+        recompute = recompute and torch.is_grad_enabled()
         for layer in self.layers:
             if recompute:
                 x = checkpoint(layer, x, mask, use_reentrant=False)

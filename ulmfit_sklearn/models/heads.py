@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import bert as _bert
+
 #: fastai's dropout before the classifier head's first block (a quarter of it before
 #: the second), which the estimators scale with ``drop_mult``.
 HEAD_DROPOUT = 0.4
@@ -224,6 +226,39 @@ def document_windows(tokens, lengths, encoder, window=None, max_len=None):
     return windows, window_lengths, torch.tensor(owner, device=tokens.device)
 
 
+def length_groups(lengths, waste=0.25, slack=32):
+    """Windows of similar length, to be run together: index tensors into
+    ``lengths`` (longest first), each group's windows within ``max(waste * longest,
+    slack)`` tokens of its longest, so that little of a group is padding (short
+    windows share a group: their padding costs less than another call)."""
+    order = torch.argsort(lengths, descending=True, stable=True)
+    sizes, groups, start = lengths[order].tolist(), [], 0
+    for i, n in enumerate(sizes):
+        if sizes[start] - n > max(waste * sizes[start], slack):
+            groups.append(order[start:i])
+            start = i
+    return groups + [order[start:]]
+
+
+def encode_windows(encoder, windows, lengths, waste=0.25, slack=32):
+    """The encoder's last hidden states of ``windows`` (right-padded to ``lengths``),
+    run in :func:`length_groups` so that padding costs little: the same outputs as
+    ``encoder(windows, lengths)`` at the real positions (zeros elsewhere).  Blocks
+    are recomputed in backward by the windows' padded size in groups (see
+    :class:`~ulmfit_sklearn.models.bert.BertModel`)."""
+    groups = length_groups(lengths, waste, slack)
+    if len(groups) == 1:
+        return encoder(windows, lengths)
+    tops = [int(lengths[g[0]]) for g in groups]
+    recompute = sum(len(g) * top for g, top in zip(groups, tops)) > _bert.CHECKPOINT_TOKENS
+    parts = [encoder(windows[g, :top], lengths[g], recompute=recompute)
+             for g, top in zip(groups, tops)]
+    out = parts[0].new_zeros(len(lengths), max(tops), parts[0].size(2))
+    for g, top, part in zip(groups, tops, parts):
+        out[g, :top] = part
+    return out
+
+
 def window_pool(encoder, tokens, lengths, pooling="mean", max_len=None, window=None):
     """One vector per document, pooled over all the windows it is read in.
 
@@ -249,7 +284,7 @@ def window_pool(encoder, tokens, lengths, pooling="mean", max_len=None, window=N
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {sorted(POOLINGS)}, got {pooling!r}")
     windows, wlens, owner = document_windows(tokens, lengths, encoder, window, max_len)
-    out = encoder(windows, wlens).float()
+    out = encode_windows(encoder, windows, wlens).float()
     batch, rows = tokens.size(0), torch.arange(len(owner), device=out.device)
     ends = torch.bincount(owner, minlength=batch).cumsum(0)  # a document's windows are consecutive
     first = torch.cat([ends.new_zeros(1), ends[:-1]])
