@@ -91,6 +91,9 @@ BERT_ABLATIONS = {
     # optimizer steps of the last stage at small n (a floor, as the AWD-LSTM's), or epochs
     "b_floor64": {"floor": 64},
     "b_floor256": {"floor": 256},
+    # a floor in documents read (2,048: 256 steps of 8 at n = 100, none at n = 1,000)
+    "b_floordocs2k": {"floor_docs": 2048},
+    "b_noattn_floordocs2k": {"attention_dropout": False, "floor_docs": 2048},
     "b_g1116": {"unfreeze_epochs": [1, 1, 1, 6]},
     "b_bs8": {"batch_size": 8},
     "b_bs16": {"batch_size": 16},
@@ -129,6 +132,16 @@ def last_stage_floor(steps):
         yield
         return
     with mock.patch.object(bert_family.BERT, "min_last_stage_steps", steps):
+        yield
+
+
+@contextlib.contextmanager
+def last_stage_docs(docs):
+    """The default schedule's last-stage floor of a BERT in documents set to ``docs``."""
+    if docs is None:
+        yield
+        return
+    with mock.patch.object(bert_family.BERT, "min_last_stage_docs", docs):
         yield
 
 
@@ -190,7 +203,8 @@ def main():
                             params = dict(SETTINGS[name])
                             with bert_pooling(params.pop("pooling", None)), \
                                     bert_attention_dropout(params.pop("attention_dropout", None)), \
-                                    last_stage_floor(params.pop("floor", None)):
+                                    last_stage_floor(params.pop("floor", None)), \
+                                    last_stage_docs(params.pop("floor_docs", None)):
                                 clf = ULMFiTClassifier(a.pretrained, memory=cache,
                                                        random_state=seed, **params).fit(Xtr, ytr)
                         fit_s = time.perf_counter() - t0

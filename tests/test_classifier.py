@@ -496,6 +496,26 @@ def test_default_schedule_gives_small_sets_a_longer_last_stage(tiny_encoder_dir,
     assert len(default.history_["classifier"]) == 2 + 8  # 2 layers; the last stage: 64 steps
 
 
+def test_a_floor_in_documents_gives_small_sets_more_steps_and_large_ones_none():
+    from ulmfit_sklearn.training.stages import last_stage_floor
+
+    assert last_stage_floor(0, 2048, 8) == 256  # 100 labels in batches of 8
+    assert last_stage_floor(0, 2048, 32) == 64  # 1,000 in batches of 32: two epochs anyway
+    assert last_stage_floor(64, 100, 8) == 64 and last_stage_floor(0, 0, 8) == 0
+
+
+def test_the_family_floor_in_documents_lengthens_the_default_last_stage(tiny_encoder_dir, data,
+                                                                         monkeypatch):
+    from ulmfit_sklearn.families.awd_lstm import AWD_LSTM
+
+    X, y = data  # 60 documents in batches of 8: 8 steps an epoch
+    monkeypatch.setattr(AWD_LSTM, "min_last_stage_steps", 0)
+    monkeypatch.setattr(AWD_LSTM, "min_last_stage_docs", 200)  # 25 steps: 4 epochs
+    params = dict(FAST, lm_epochs=0, unfreeze_epochs=None)
+    clf = ULMFiTClassifier(str(tiny_encoder_dir), **params).fit(X, y)
+    assert len(clf.history_["classifier"]) == 2 + 4
+
+
 def test_the_contrastive_stage_trains_an_awd_lstm_too(tiny_encoder_dir, data):
     X, y = data
     params = dict(FAST, lm_epochs=0)

@@ -30,8 +30,8 @@ from .text import encode_texts, fix_surrogates
 from .training.batching import DocumentDataset, head_tail
 from .training.contrastive import train_contrastive
 from .training.numerics import int8_copy, native_bf16
-from .training.stages import (AUTO, PREDICT_TOKENS, auto_batch_size, make_inference_net, seeded,
-                              train_classifier)
+from .training.stages import (AUTO, PREDICT_TOKENS, auto_batch_size, last_stage_floor,
+                              make_inference_net, seeded, train_classifier)
 
 
 
@@ -529,7 +529,9 @@ class ULMFiTBase(BaseEstimator):
         """Everything that configures stage 3's net (see ``make_classifier_net``)."""
         return dict(
             stage_epochs=stage_epochs, lr=lr, lr_decay=self.lr_decay,
-            min_last_steps=(tuned.family.min_last_stage_steps
+            min_last_steps=(last_stage_floor(tuned.family.min_last_stage_steps,
+                                             tuned.family.min_last_stage_docs,
+                                             self._batch_size(n_docs))
                             if self.unfreeze_epochs is None else 0),
             batch_size=self._batch_size(n_docs), cut_frac=self.stlr_cut_frac,
             ratio=self.stlr_ratio, constant_lr=not self.stlr, criterion=targets.criterion,

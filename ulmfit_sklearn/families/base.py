@@ -50,9 +50,10 @@ class EncoderFamily:
     auto_lr, auto_lm_lr : float
         Stage 3's and stage 2's peak learning rates for ``lr="auto"`` and
         ``lm_lr="auto"``.
-    min_last_stage_steps : int
-        Fewest optimizer steps of stage 3's last stage (everything unfrozen) under
-        the default schedule (``unfreeze_epochs=None``); 0: none.
+    min_last_stage_steps, min_last_stage_docs : int
+        Fewest optimizer steps, and fewest documents read, of stage 3's last stage
+        (everything unfrozen) under the default schedule (``unfreeze_epochs=None``);
+        0: none (see :func:`~ulmfit_sklearn.training.stages.last_stage_floor`).
     autocast : bool
         Whether ``autocast="auto"`` runs the family under bf16 where the device
         computes it natively.
@@ -78,6 +79,7 @@ class EncoderFamily:
     name = None
     auto_lr = auto_lm_lr = None
     min_last_stage_steps = 0
+    min_last_stage_docs = 0
     autocast = False
     sampled_softmax = False
     word_embedding = output_bias = None

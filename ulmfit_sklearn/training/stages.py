@@ -133,6 +133,14 @@ def stage_lr_factors(n_stages):
     return [0.5 ** k for k in range(n_stages - 1)] + [0.05]
 
 
+def last_stage_floor(min_steps, min_docs, batch_size):
+    """The fewest optimizer steps of the last stage in batches of ``batch_size``:
+    ``min_steps``, or more to read ``min_docs`` documents (a floor in documents
+    gives a small set many steps and leaves a large one as it is, whatever its
+    batch size)."""
+    return max(int(min_steps), -(-int(min_docs) // int(batch_size)))
+
+
 def last_stage_epochs(epochs, batches, min_steps):
     """Epochs of the last unfreezing stage: ``epochs``, or more if ``batches``
     per epoch make fewer than ``min_steps`` optimizer steps in them.
