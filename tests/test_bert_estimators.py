@@ -462,3 +462,24 @@ def test_train_max_len_cuts_the_language_model_documents_too(hf_mlm_folder, monk
     assert seen[0] > 12 and seen[1] == 12  # the cut is part of the cache key
     ULMFiTClassifier(str(hf_mlm_folder), train_max_len=12, **params).fit(X, y)
     assert len(seen) == 2  # ... and the same cut is cached
+
+
+def test_train_max_len_auto_is_the_family_choice(hf_folder, monkeypatch):
+    from ulmfit_sklearn import _base
+    from ulmfit_sklearn.families.bert import BERT
+
+    X, y = _data()
+    seen = []
+    real = _base.train_classifier
+
+    def spy(module, docs, targets, **kw):
+        seen.append(max(len(d) for d in docs))
+        return real(module, docs, targets, **kw)
+
+    monkeypatch.setattr(_base, "train_classifier", spy)
+    monkeypatch.setattr(BERT, "train_max_len", 12)
+    params = dict(FAST, unfreeze_epochs=(1,))
+    assert ULMFiTClassifier().train_max_len == "auto"
+    ULMFiTClassifier(str(hf_folder), **params).fit(X, y)
+    ULMFiTClassifier(str(hf_folder), train_max_len=None, **params).fit(X, y)
+    assert seen[0] == 12 and seen[1] > 12

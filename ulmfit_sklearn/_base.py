@@ -234,7 +234,8 @@ class ULMFiTBase(BaseEstimator):
         "drop_mult": [Interval(numbers.Real, 0, None, closed="left")],
         "bptt": [Interval(numbers.Integral, 2, None, closed="left")],
         "max_len": [Interval(numbers.Integral, 1, None, closed="left")],
-        "train_max_len": [Interval(numbers.Integral, 2, None, closed="left"), None],
+        "train_max_len": [Interval(numbers.Integral, 2, None, closed="left"), None,
+                          StrOptions({AUTO})],
         "batch_size": [Interval(numbers.Integral, 2, None, closed="left"), StrOptions({AUTO})],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither"), None],
         "device": [StrOptions({"auto", "cpu", "cuda"}), str],
@@ -418,8 +419,11 @@ class ULMFiTBase(BaseEstimator):
 
     def _train_max_len(self, encoder):
         """How many tokens of each document training reads (stages 2 and 3), head +
-        tail: ``train_max_len`` (None: all; estimators without it read all)."""
+        tail: ``train_max_len``, with ``"auto"`` the encoder family's (None: all;
+        estimators without the parameter read all)."""
         value = getattr(self, "train_max_len", None)
+        if value == AUTO:
+            value = encoder.family.train_max_len
         return None if value is None else int(value)
 
     def _batch_size(self, n):

@@ -116,12 +116,14 @@ _STAGE3_PARAMS = """\
         earlier chunks only carry the state (no gradient), so memory stays bounded
         for long documents.
 
-    train_max_len : int or None, default=None
+    train_max_len : int, None or "auto", default="auto"
         Training (stage 2's language model and stage 3) reads each document cut to
         this many tokens: its first quarter and its last three quarters (head +
         tail, the truncation Sun et al. 2019 found best for BERT on IMDb), which
         makes long documents cheaper to train on; prediction still reads up to
-        ``max_len``.  None: training reads what prediction reads.
+        ``max_len``.  None: training reads what prediction reads.  ``"auto"``: the
+        encoder family's choice (the AWD-LSTM: None; a BERT: see the benchmarks
+        page).
 
     batch_size : int or "auto", default="auto"
         Documents per batch in stage 3.  "auto": ``min(32, max(8, n // 25))`` for

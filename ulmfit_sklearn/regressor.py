@@ -55,7 +55,7 @@ class ULMFiTRegressor(RegressorMixin, ULMFiTBase):
     def __init__(self, pretrained="default", *, lm_epochs=AUTO, lm_lr=AUTO, lm_lr_decay=2.6,
                  lm_drop_mult=0.3, lm_bptt=70, lm_batch_size=AUTO, lm_sampled_softmax=False,
                  unfreeze_epochs=None, lr=AUTO, lr_decay=1.0, stlr_cut_frac=0.1, stlr_ratio=32,
-                 stlr=True, drop_mult=0.5, bptt=72, max_len=1440, train_max_len=None,
+                 stlr=True, drop_mult=0.5, bptt=72, max_len=1440, train_max_len=AUTO,
                  batch_size=AUTO,
                  validation_fraction=None, device="auto", autocast="auto", quantize=False,
                  memory=None, random_state=None, verbose=0):

@@ -54,6 +54,9 @@ class EncoderFamily:
         Fewest optimizer steps, and fewest documents read, of stage 3's last stage
         (everything unfrozen) under the default schedule (``unfreeze_epochs=None``);
         0: none (see :func:`~ulmfit_sklearn.training.stages.last_stage_floor`).
+    train_max_len : int or None
+        How many tokens of each document training reads (head + tail) for
+        ``train_max_len="auto"``; None: all of it.
     autocast : bool
         Whether ``autocast="auto"`` runs the family under bf16 where the device
         computes it natively.
@@ -80,6 +83,7 @@ class EncoderFamily:
     auto_lr = auto_lm_lr = None
     min_last_stage_steps = 0
     min_last_stage_docs = 0
+    train_max_len = None
     autocast = False
     sampled_softmax = False
     word_embedding = output_bias = None
