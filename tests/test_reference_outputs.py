@@ -16,6 +16,7 @@ import json
 import os
 import platform
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ import torch
 
 import ulmfit_sklearn
 from ulmfit_sklearn import ULMFiTClassifier, ULMFiTRegressor, ULMFiTVectorizer
+from ulmfit_sklearn.families.bert import BERT as BERT_FAMILY
 
 from conftest import make_toy_data
 from test_bert_estimators import _data as bert_data
@@ -63,13 +65,18 @@ def outputs(tiny_encoder_dir, pair_dir, hf_folder, hf_mlm_folder, tmp_path_facto
     Xb, yb = bert_data()
     Xbq, _ = bert_data(12, seed=5)
     bert, mlm = str(hf_folder), str(hf_mlm_folder)
-    bclf = ULMFiTClassifier(mlm, **dict(BERT, lm_epochs=1, lm_lr=1e-3)).fit(Xb, yb)
-    out["bert_classifier"] = bclf.predict_proba(Xbq)
-    out["bert_saved"] = ulmfit_sklearn.load(bclf.save(tmp / "bert", weights="int8")).predict_proba(Xbq)
-    out["bert_regressor"] = ULMFiTRegressor(bert, **BERT).fit(
-        Xb, np.arange(len(Xb)) % 4.0).predict(Xbq)
-    out["bert_vectorizer"] = ULMFiTVectorizer(bert, lm_epochs=0, autocast=False).fit(
-        Xb).transform(Xbq)
+    # the BERT family's defaults when the reference was recorded (later changed by
+    # measurement, issues 31 and 32: not a move of code)
+    with mock.patch.multiple(BERT_FAMILY, attention_dropout=True, train_max_len=None,
+                             min_last_stage_docs=0):
+        bclf = ULMFiTClassifier(mlm, **dict(BERT, lm_epochs=1, lm_lr=1e-3)).fit(Xb, yb)
+        out["bert_classifier"] = bclf.predict_proba(Xbq)
+        out["bert_saved"] = ulmfit_sklearn.load(
+            bclf.save(tmp / "bert", weights="int8")).predict_proba(Xbq)
+        out["bert_regressor"] = ULMFiTRegressor(bert, **BERT).fit(
+            Xb, np.arange(len(Xb)) % 4.0).predict(Xbq)
+        out["bert_vectorizer"] = ULMFiTVectorizer(bert, lm_epochs=0, autocast=False).fit(
+            Xb).transform(Xbq)
     return out
 
 
