@@ -138,8 +138,8 @@ README_SETS = {"agnews": "AG News (news topic)", "sst2": "SST-2 (sentence sentim
 
 #: The README's columns: (method, heading); the table names the commits of the
 #: ULMFiT ones (``ulmfit...``).
-README_METHODS = [("ulmfit", "ULMFiTClassifier (default: AWD-LSTM)"),
-                  ("ulmfit:minilm-l6", 'ULMFiTClassifier("minilm-l6")'),
+README_METHODS = [("ulmfit:minilm-l6", "ULMFiTClassifier() (default: MiniLM)"),
+                  ("ulmfit", 'ULMFiTClassifier("awd-lstm")'),
                   ("finetune_plain:minilm-l6", "MiniLM fine-tuned the standard way"),
                   ("setfit", "SetFit (MiniLM)"),
                   ("frozen_logreg:minilm-l6", "frozen MiniLM + LogisticRegressionCV"),

@@ -94,6 +94,7 @@ BERT_ABLATIONS = {
     # a floor in documents read (2,048: 256 steps of 8 at n = 100, none at n = 1,000)
     "b_floordocs2k": {"floor_docs": 2048},
     "b_noattn_floordocs2k": {"attention_dropout": False, "floor_docs": 2048},
+    "b_floordocs0": {"floor_docs": 0},  # the defaults since 24f39c3 without their floor
     "b_g1116": {"unfreeze_epochs": [1, 1, 1, 6]},
     "b_bs8": {"batch_size": 8},
     "b_bs16": {"batch_size": 16},

@@ -117,12 +117,13 @@ def test_bundled_encoders_load_and_verify():
     from ulmfit_sklearn.encoders import AWD_LSTM_ENCODER, DEFAULT_ENCODER
 
     assert {DEFAULT_ENCODER, AWD_LSTM_ENCODER} <= set(bundled_encoders())
-    default, minilm = load_encoder("default"), load_encoder("minilm-l6")
-    assert default.path == load_encoder(AWD_LSTM_ENCODER).path == load_encoder(DEFAULT_ENCODER).path
-    assert default.architecture == "awd_lstm" and default.metadata["valid"]["ppl_word"] > 1
+    awd, minilm = load_encoder("awd-lstm"), load_encoder("default")
+    assert minilm.path == load_encoder("minilm-l6").path == load_encoder(DEFAULT_ENCODER).path
+    assert awd.path == load_encoder(AWD_LSTM_ENCODER).path
+    assert awd.architecture == "awd_lstm" and awd.metadata["valid"]["ppl_word"] > 1
     assert minilm.architecture == "bert" and minilm.has_language_model
     assert minilm.metadata["files"] and minilm.metadata["license"] == "Apache-2.0"
-    for enc in (default, minilm):
+    for enc in (awd, minilm):
         assert enc.config["vocab_size"] == enc.tokenizer.vocab_size
 
 

@@ -7,11 +7,13 @@ or ``{{run_params}}`` slots; :func:`fill_doc` puts the text in.
 _LM_PARAMS = """\
     pretrained : str, path or None, default="default"
         The encoder to start from: the name of a bundled encoder (``"default"``
-        is ``"modern-glove"``, the bundled AWD-LSTM; ``"minilm-l6"`` is
-        all-MiniLM-L6-v2, more accurate and slower), a path to an encoder folder (see :mod:`ulmfit_sklearn.encoders`;
-        an AWD-LSTM, or a BERT, also in the Hugging Face layout), or None for a
-        randomly initialised AWD-LSTM of ``"modern-glove"``'s shape and tokenizer
-        (the paper's "no pretraining" ablation).
+        is ``"minilm-l6"``, all-MiniLM-L6-v2, the most accurate; ``"awd-lstm"``
+        is ``"modern-glove"``, the paper's AWD-LSTM, the default before MiniLM,
+        needed for ``bidirectional``), a path to an encoder folder (see
+        :mod:`ulmfit_sklearn.encoders`; an AWD-LSTM, or a BERT, also in the
+        Hugging Face layout), or None for a randomly initialised AWD-LSTM of
+        ``"modern-glove"``'s shape and tokenizer (the paper's "no pretraining"
+        ablation).
 
     lm_epochs : int or "auto", default="auto"
         Epochs of target-task language-model fine-tuning (stage 2); 0 skips it.

@@ -37,12 +37,15 @@ BUNDLED_DIR = Path(__file__).parent
 #: ``pretrained=None`` (the "no pretraining" ablation) initialises at random.
 AWD_LSTM_ENCODER = "modern-glove"
 #: Name of the encoder that ``pretrained="default"`` (the estimators' default) loads:
-#: the AWD-LSTM.  ``"minilm-l6"`` is more accurate on every benchmark set but fits
-#: 1,000 IMDb reviews in far more than the 10 minutes on 2 cores that a default may
-#: take (docs/encoders.md, "Which encoder is the default").
-DEFAULT_ENCODER = AWD_LSTM_ENCODER
+#: all-MiniLM-L6-v2, more accurate than the AWD-LSTM on every benchmark set and
+#: within the 10 minutes on 2 cores that a default may take for 1,000 IMDb reviews
+#: (docs/encoders.md, "Which encoder is the default").
+DEFAULT_ENCODER = "minilm-l6"
+#: Names that stand for a bundled encoder: ``"default"`` and ``"awd-lstm"`` (the
+#: paper's family, the default until MiniLM became it).
+ALIASES = {"default": DEFAULT_ENCODER, "awd-lstm": AWD_LSTM_ENCODER}
 
-__all__ = ["AWD_LSTM_ENCODER", "BUNDLED_DIR", "DEFAULT_ENCODER", "DEFAULT_SHAPE", "DIRECTIONS",
+__all__ = ["ALIASES", "AWD_LSTM_ENCODER", "BUNDLED_DIR", "DEFAULT_ENCODER", "DEFAULT_SHAPE", "DIRECTIONS",
            "Encoder", "EncoderError", "FORMAT_VERSION", "alias_vector_words", "bundled_encoders",
            "check_weights", "direction_of", "extend_vocabulary", "join_pieces", "lm_state_dict",
            "load_encoder", "load_encoder_folder", "make_config", "nearest_vocabulary_words",
@@ -99,7 +102,8 @@ def load_encoder(spec, direction=None):
     directory holds a folder of that name: to load that folder, write a path
     (``"./minilm-l6"``, an absolute path, or a :class:`~pathlib.Path`).  Any
     other str is a folder path (a bare name that is not bundled: the folder of
-    that name, if there is one).
+    that name, if there is one).  ``"default"`` is :data:`DEFAULT_ENCODER`
+    (``"minilm-l6"``) and ``"awd-lstm"`` the bundled AWD-LSTM (``"modern-glove"``).
 
     ``direction`` ("forward" or "backward"; None: whichever the folder holds) picks
     the language model that reads that way: the folder's own, or the one in its
@@ -111,8 +115,8 @@ def load_encoder(spec, direction=None):
     if isinstance(spec, Encoder):
         encoder = spec
     else:
-        if spec == "default":
-            spec = DEFAULT_ENCODER
+        if isinstance(spec, str) and spec in ALIASES:
+            spec = ALIASES[spec]
         folder = Path(spec)
         if _is_bare_name(spec) and (spec in bundled_encoders() or not folder.exists()):
             folder = _named_folder(spec)  # Path("./x") is Path("x"): decided on the str
