@@ -25,15 +25,21 @@ def read(name):
 
 
 def fit_budget_table(rows):
-    out = ["| date | dataset | n | method | test error | n_test | fit (s) | predict (docs/s) | "
+    out = ["| date | dataset | n | method | test error | n_test | fit (s) | stages 2 / 3 (s) | "
+           "native bf16 | predict (docs/s) | "
            "predict GFLOP/s | peak matmul GFLOP/s (fp32 / bf16) | machine | commit | command |",
-           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | "
+           "--- |"]
     for r in rows:
         peak = r.get("peak_matmul_gflops") or {}
         m = r.get("machine", {})
+        stages = r.get("stage_seconds") or {}
+        stage_cell = f"{stages.get('lm', '')} / {stages.get('classifier', '')}" if stages else ""
+        bf16 = {True: "yes", False: "no"}.get(r.get("native_bf16"), "")
         out.append(
             f"| {r['date'][:10]} | {r['dataset']} | {r['n']} | {r['method']} | {r['error']:.3f} | "
-            f"{r['n_test']} | {r['fit_seconds']} | {r.get('predict_docs_per_s', '')} | "
+            f"{r['n_test']} | {r['fit_seconds']} | {stage_cell} | {bf16} | "
+            f"{r.get('predict_docs_per_s', '')} | "
             f"{r.get('predict_gflops_per_s', '')} | "
             f"{peak.get('float32', '')} / {peak.get('bfloat16', '')} | "
             f"{m.get('cpu', '')}, {m.get('cores', '')} cores | {r.get('git_commit')} | "
