@@ -956,6 +956,35 @@ def model_size(rows):
     return "\n".join(out)
 
 
+def bert_speed(rows):
+    """benchmarks/bert_speed.py: training-step speed of a BERT by window length, with
+    and without attention dropout (newest run of each), and the padding of stage 3's
+    batches of IMDb reviews."""
+    steps = {(r["window"], r["attention_p"], r["autocast"]): r for r in rows if r["kind"] == "step"}
+    out = ["| window (pieces) | windows a step | bf16 autocast | attention dropout 0.05 (pieces/s) "
+           "| none: fused kernel (pieces/s) | ratio | threads | native bf16 | machine | commit |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for (window, p, autocast), r in sorted(steps.items()):
+        off = steps.get((window, 0.0, autocast))
+        if p == 0.0 or off is None:
+            continue
+        m = r.get("machine", {})
+        out.append(f"| {window} | {r['rows']} | {'yes' if autocast else 'no'} | "
+                   f"{r['pieces_per_s']:,} | {off['pieces_per_s']:,} | "
+                   f"{off['pieces_per_s'] / r['pieces_per_s']:.1f}x | {r['threads']} | "
+                   f"{'yes' if r['native_bf16'] else 'no'} | {m.get('cpu', '')} | "
+                   f"{r.get('git_commit')} |")
+    pads = {r["train_max_len"]: r for r in rows if r["kind"] == "padding"}
+    out += ["", "| training reads (pieces) | real pieces a pass | padded, one batch | padding "
+            "| padded, length groups | padding | commit |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for cut, r in sorted(pads.items(), key=lambda kv: -(kv[0] or 10**9)):
+        out.append(f"| {cut or 'all (up to max_len 1,440)'} | {r['real_pieces']:,} | "
+                   f"{r['padded_pieces']:,} | {100 * r['padding_share']:.1f} % | "
+                   f"{r['grouped_pieces']:,} | {100 * r['grouped_padding_share']:.1f} % | "
+                   f"{r.get('git_commit')} |")
+    return "\n".join(out)
+
+
 def main():
     commentary = ROOT / "benchmarks" / "commentary.md"
     parts = ["# Benchmarks", "",
@@ -973,6 +1002,13 @@ def main():
                          read("small_n_validation.jsonl"), read("profile_steps.jsonl"))
         parts += [fill_numbers(commentary.read_text(), values), ""]
     parts += ["## Fit budget: IMDb, n = 1,000", "", fit_budget_table(read("fit_budget.jsonl")), "",
+              "### Speed of the transformer path", "",
+              "`benchmarks/bert_speed.py`: training steps of the bundled MiniLM (forward and "
+              "backward, the best of three) over random windows, with and without dropout on "
+              "the attention probabilities; then the padding of stage 3's length-sorted "
+              "batches of 32 IMDb reviews (n = 1,000) read in windows of 512, as one batch "
+              "and in length groups (`ulmfit_sklearn.models.heads.length_groups`).", "",
+              bert_speed(read("bert_speed.jsonl")), "",
               "## Learning curves", "",
               "The fit-budget run (IMDb, n = 1,000, seed 0) is the same configuration and test "
               "sample as the IMDb curve and counts as its seed 0.", "",

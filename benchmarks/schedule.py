@@ -126,43 +126,25 @@ BERT_ABLATIONS = {
 SETTINGS.update(BERT_ABLATIONS)
 
 
-@contextlib.contextmanager
-def last_stage_floor(steps):
-    """The default schedule's last-stage floor of a BERT set to ``steps``."""
-    if steps is None:
-        yield
-        return
-    with mock.patch.object(bert_family.BERT, "min_last_stage_steps", steps):
-        yield
+#: Settings that are not estimator parameters, and the BERT family attribute each
+#: patches for the run.
+FAMILY_SETTINGS = {"floor": "min_last_stage_steps", "floor_docs": "min_last_stage_docs",
+                   "attention_dropout": "attention_dropout"}
 
 
 @contextlib.contextmanager
-def last_stage_docs(docs):
-    """The default schedule's last-stage floor of a BERT in documents set to ``docs``."""
-    if docs is None:
-        yield
-        return
-    with mock.patch.object(bert_family.BERT, "min_last_stage_docs", docs):
-        yield
-
-
-@contextlib.contextmanager
-def bert_attention_dropout(on):
-    """The BERT family's dropout on attention probabilities switched ``on`` or off."""
-    if on is None:
-        yield
-        return
-    with mock.patch.object(bert_family.BERT, "attention_dropout", on):
-        yield
-
-
-@contextlib.contextmanager
-def bert_pooling(pooling):
-    """Stage 3's BertClassifier with another pooling than its default (mean)."""
-    if pooling is None:
-        yield
-        return
-    with mock.patch.object(bert_family, "BertClassifier", functools.partial(BertClassifier, pooling=pooling)):
+def bert_settings(params):
+    """Pop the settings of ``params`` that are not estimator parameters and patch them
+    in for the block: BERT family attributes (:data:`FAMILY_SETTINGS`) and stage 3's
+    pooling (``"pooling"``: another than its default, the mean)."""
+    with contextlib.ExitStack() as stack:
+        for key, attribute in FAMILY_SETTINGS.items():
+            if key in params:
+                stack.enter_context(mock.patch.object(bert_family.BERT, attribute, params.pop(key)))
+        if "pooling" in params:
+            stack.enter_context(mock.patch.object(
+                bert_family, "BertClassifier",
+                functools.partial(BertClassifier, pooling=params.pop("pooling"))))
         yield
 
 
@@ -202,10 +184,7 @@ def main():
                             clf = embedding_logreg(a.pretrained).fit(Xtr, ytr)
                         else:
                             params = dict(SETTINGS[name])
-                            with bert_pooling(params.pop("pooling", None)), \
-                                    bert_attention_dropout(params.pop("attention_dropout", None)), \
-                                    last_stage_floor(params.pop("floor", None)), \
-                                    last_stage_docs(params.pop("floor_docs", None)):
+                            with bert_settings(params):
                                 clf = ULMFiTClassifier(a.pretrained, memory=cache,
                                                        random_state=seed, **params).fit(Xtr, ytr)
                         fit_s = time.perf_counter() - t0

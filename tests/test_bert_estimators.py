@@ -421,18 +421,24 @@ def test_a_contrastive_stage_runs_before_stage_three(hf_folder, monkeypatch):
             X, np.c_[y == "pos", y == "neg"].astype(int))
 
 
-def test_train_max_len_cuts_the_training_documents_only(hf_folder, monkeypatch):
+@pytest.fixture
+def stage3_longest(monkeypatch):
+    """The longest training document of each stage 3 that runs (a list, filled in)."""
     from ulmfit_sklearn import _base
 
-    X, y = _data()
-    seen = []
-    real = _base.train_classifier
+    seen, real = [], _base.train_classifier
 
     def spy(module, docs, targets, **kw):
         seen.append(max(len(d) for d in docs))
         return real(module, docs, targets, **kw)
 
     monkeypatch.setattr(_base, "train_classifier", spy)
+    return seen
+
+
+def test_train_max_len_cuts_the_training_documents_only(hf_folder, stage3_longest):
+    X, y = _data()
+    seen = stage3_longest
     params = dict(FAST, unfreeze_epochs=(1,))
     full = ULMFiTClassifier(str(hf_folder), **params).fit(X, y)
     cut = ULMFiTClassifier(str(hf_folder), train_max_len=12, **params).fit(X, y)
@@ -464,19 +470,11 @@ def test_train_max_len_cuts_the_language_model_documents_too(hf_mlm_folder, monk
     assert len(seen) == 2  # ... and the same cut is cached
 
 
-def test_train_max_len_auto_is_the_family_choice(hf_folder, monkeypatch):
-    from ulmfit_sklearn import _base
+def test_train_max_len_auto_is_the_family_choice(hf_folder, stage3_longest, monkeypatch):
     from ulmfit_sklearn.families.bert import BERT
 
     X, y = _data()
-    seen = []
-    real = _base.train_classifier
-
-    def spy(module, docs, targets, **kw):
-        seen.append(max(len(d) for d in docs))
-        return real(module, docs, targets, **kw)
-
-    monkeypatch.setattr(_base, "train_classifier", spy)
+    seen = stage3_longest
     monkeypatch.setattr(BERT, "train_max_len", 12)
     params = dict(FAST, unfreeze_epochs=(1,))
     assert ULMFiTClassifier().train_max_len == "auto"
