@@ -73,6 +73,8 @@ def main():
     row = {"dataset": a.dataset, "n": a.n, "seed": a.seed, "method": method, "error": err,
            "n_test": len(Xt), "n_unlabeled": 0, "fit_seconds": round(fit_s, 1),
            "stage_seconds": stage_seconds, "native_bf16": native_bf16("cpu"),
+           "epoch_seconds": {stage: [round(e.get("dur", 0), 1) for e in epochs]
+                             for stage, epochs in clf.history_.items()},
            "predict_seconds": round(pred_s, 1), "predict_docs_per_s": round(len(Xt) / pred_s, 1),
            "predict_gflops_per_s": round(flops / pred_s / 1e9, 1) if flops else None,
            "peak_matmul_gflops": {k: round(v, 1) for k, v in peak.items()},
