@@ -10,6 +10,11 @@
 #   setfit20  SetFit with num_iterations=20 at n = 500 and 1,000 (40 pairs per text)
 #   ablate    the BERT ablations on validation splits (n = 100 first, then 1,000)
 #   pairs     the contrastive stage on validation splits
+#   curves    the default (MiniLM, the defaults since 24f39c3) learning curves, 3 seeds
+#   imdbval   issue 32: IMDb validation at n = 1,000 of training on 256 word pieces
+#             (b_noattn_train256) against every window (b_noattn), before 24f39c3's
+#             defaults; run it from a worktree of 5de6f12 to extend those rows
+#   floor     the last-stage floor in documents at n = 500 and AG News at n = 100
 set -e
 cd "$(dirname "$0")"
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TQDM_DISABLE=1
@@ -28,7 +33,7 @@ case "$1" in
         --n $n --seeds 0 1 2 --out $OUT_DIR/learning_curve.jsonl
     done ;;
   setfit)
-    $SETFIT_PY learning_curve.py --methods setfit --datasets $SETS --n 100 --seeds 0 1 2 \
+    $SETFIT_PY learning_curve.py --methods setfit --datasets agnews sst2 imdb trec6 --n 100 --seeds 0 1 2 \
       --out $OUT_DIR/learning_curve.jsonl ;;
   setfit20)
     for n in 500 1000; do
@@ -45,5 +50,18 @@ case "$1" in
       $PY schedule.py --pretrained minilm-l6 --datasets sst2 agnews trec6 --n 100 --seeds 0 1 2 \
         --settings $s --out $OUT_DIR/schedule.jsonl
     done ;;
-  *) echo "usage: $0 plain|setfit|setfit20|ablate|pairs" >&2; exit 2 ;;
+  curves)
+    for n in 100 1000 500; do
+      $PY learning_curve.py --pretrained minilm-l6 --methods ulmfit --datasets trec6 sst2 \
+        agnews imdb --n $n --seeds 0 1 2 --out $OUT_DIR/learning_curve.jsonl
+    done ;;
+  imdbval)
+    $PY schedule.py --pretrained minilm-l6 --datasets imdb --n 1000 --seeds 0 1 2 \
+      --settings b_noattn_train256 b_noattn --out $OUT_DIR/schedule.jsonl ;;
+  floor)
+    S="$PY schedule.py --pretrained minilm-l6 --out $OUT_DIR/schedule.jsonl --settings b_default b_floordocs0"
+    $S --datasets trec6 sst2 agnews --n 500 --seeds 0
+    $S --datasets agnews --n 100 --seeds 1 2
+    $S --datasets trec6 sst2 agnews --n 500 --seeds 1 2 ;;
+  *) echo "usage: $0 plain|setfit|setfit20|ablate|pairs|curves|imdbval|floor" >&2; exit 2 ;;
 esac
