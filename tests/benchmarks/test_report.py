@@ -365,3 +365,26 @@ def test_bert_ablations_compare_with_the_defaults_on_the_same_seeds(report):
     assert "| trec6 | 100 | `b_lr3e-3` | 2 | 15.0 ± 5.0 | 20.0 | -10.0 (2) | c, d |" in table
     assert "| `b_pairs8k` | 1 | 5.0 ± 0.0 | 5.0 | -15.0 (1) | c |" in table
     assert "paper" not in table
+
+
+def test_bert_ablations_compare_with_the_defaults_of_their_own_generation(report):
+    new, old = report.BERT_DEFAULTS_CHANGED, "875a6f1"  # on main: after and before it
+    rows = [row("b_default", 0.20, commit=old), row("b_floor256", 0.15, commit=old),
+            row("b_default", 0.10, commit=new), row("b_floordocs0", 0.12, commit=new)]
+    assert report.since_commit(new) and not report.since_commit(old)
+    text = report.bert_ablation_tables(rows)
+    since, before = text.split("Against the defaults before")
+    assert "`b_floordocs0`" in since and "+2.0 (1)" in since and "b_floor256" not in since
+    assert "`b_floor256`" in before and "-5.0 (1)" in before and "b_floordocs0" not in before
+
+
+def test_bert_speed_tables_pair_attention_dropout_runs(report):
+    steps = [dict(kind="step", window=512, rows=8, attention_p=p, autocast=True, native_bf16=True,
+                  threads=2, pieces_per_s=speed, machine={"cpu": "test cpu"}, git_commit="abc")
+             for p, speed in ((0.05, 800), (0.0, 2400))]
+    pads = [dict(kind="padding", train_max_len=None, real_pieces=300, padded_pieces=350,
+                 grouped_pieces=310, padding_share=0.143, grouped_padding_share=0.032,
+                 git_commit="abc")]
+    text = report.bert_speed(steps + pads)
+    assert "| 512 | 8 | yes | 800 | 2,400 | 3.0x | 2 | yes | test cpu | abc |" in text
+    assert "all (up to max_len 1,440) | 300 | 350 | 14.3 % | 310 | 3.2 %" in text
