@@ -355,7 +355,8 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
         for k, x in r.items():
             for k2, x2 in (x.items() if isinstance(x, dict) else [(None, x)]):
                 for prefix in prefixes:
-                    v[prefix + k + (f".{k2}" if k2 else "")] = str(x2)
+                    v[prefix + k + (f".{k2}" if k2 else "")] = (
+                        ", ".join(map(str, x2)) if isinstance(x2, list) else str(x2))
     for commit in [None] + sorted({r.get("git_commit") for r in speed_rows if r.get("git_commit")}):
         at = f"@{commit}" if commit else ""  # speed:KEY:I, the I-th run (0-based) of the newest commit
         for i, (fa, us, q) in enumerate(speed_runs(speed_rows, commit)):

@@ -68,8 +68,9 @@ class BertFamily(EncoderFamily):
     #: against 16.5 (seed 0), better on every seed.
     min_last_stage_docs = 2048
     #: Training reads each document's head + tail of 256 word pieces (stages 2 and 3;
-    #: prediction reads up to max_len): 1,000 IMDb reviews fit in 360 s instead of more
-    #: than 30 minutes on 2 CPU threads (with :attr:`attention_dropout` off; native bf16).
+    #: prediction reads up to max_len): 1,000 IMDb reviews fit in 376 s instead of more
+    #: than 30 minutes on 2 CPU threads (with :attr:`attention_dropout` off; native bf16;
+    #: benchmarks/fit_budget.py).
     train_max_len = 256
     #: fp16 moved at most 0.1 % of test predictions; int8 rows moved 3.5 to 5 % of them
     #: and test error by up to 3.4 points (benchmarks/model_size.py, n = 100)
@@ -88,8 +89,9 @@ class BertFamily(EncoderFamily):
     #: scaled by ``drop_mult``; stage 2 keeps it: its 128-piece windows lose ~1 %).
     #: With it torch's scaled-dot-product attention cannot use its fused kernel and
     #: materialises every (heads, time, time) matrix: on 2 CPU threads a training step
-    #: over 512-piece windows ran 2.9 times slower than without it (826 against 2,428
-    #: pieces a second; 256 pieces: 1.8 times; AMD EPYC, native bf16).  Off: validation
+    #: over 512-piece windows ran 2.6 times slower than without it (1,070 against 2,807
+    #: pieces a second in bf16; 902 against 1,890 in fp32; 256 pieces: 1.4 and 1.6
+    #: times; AMD EPYC, native bf16; benchmarks/bert_speed.py).  Off: validation
     #: error without it (schedule.py b_noattn, n = 100, three seeds) was TREC-6 22.1
     #: against 22.3 %, SST-2 29.5 against 29.6, AG News 15.8 against 16.5 (seed 0).
     attention_dropout = False
