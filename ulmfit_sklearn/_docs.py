@@ -8,8 +8,8 @@ _LM_PARAMS = """\
     pretrained : str, path or None, default="default"
         The encoder to start from: the name of a bundled encoder (``"default"``
         is ``"minilm-l6"``, all-MiniLM-L6-v2, the most accurate; ``"awd-lstm"``
-        is ``"modern-glove"``, the paper's AWD-LSTM, the default before MiniLM,
-        needed for ``bidirectional``), a path to an encoder folder (see
+        is ``"modern-glove"``, the paper's AWD-LSTM, the default before MiniLM;
+        ``bidirectional`` needs an AWD-LSTM folder with a backward model), a path to an encoder folder (see
         :mod:`ulmfit_sklearn.encoders`; an AWD-LSTM, or a BERT, also in the
         Hugging Face layout), or None for a randomly initialised AWD-LSTM of
         ``"modern-glove"``'s shape and tokenizer (the paper's "no pretraining"
