@@ -27,7 +27,7 @@ from .exceptions import InconsistentVersionWarning  # noqa: F401  (re-exported: 
 from .exceptions import ModelFileError, check_version
 from .families import FAMILIES
 from .text import encode_texts, fix_surrogates
-from .training.batching import DocumentDataset, head_tail
+from .training.batching import DocumentDataset, head_tails
 from .training.contrastive import train_contrastive
 from .training.numerics import int8_copy, native_bf16
 from .training.stages import (AUTO, PREDICT_TOKENS, auto_batch_size, last_stage_floor,
@@ -194,9 +194,8 @@ def _cached_finetune(texts, encoder_key, lm_params, seed, version, read_len=None
     keyword-only ones (texts, encoder checksum, lm_ parameters, seed, version, and
     ``read_len``: each document's head + tail of this many tokens is read, None:
     all of it).  An interrupted fine-tuning raises, so joblib stores nothing for it."""
-    if read_len:
-        docs = [head_tail(d, read_len) for d in docs]
-    return finetune_encoder(encoder, docs, seed=seed, device=device, verbose=verbose, **lm_params)
+    return finetune_encoder(encoder, head_tails(docs, read_len), seed=seed, device=device,
+                            verbose=verbose, **lm_params)
 
 
 class ULMFiTBase(BaseEstimator):
@@ -460,9 +459,7 @@ class ULMFiTBase(BaseEstimator):
         if targets is None or lm_range:
             return run
         docs = self._labeled_docs(docs, targets)
-        read_len = self._train_max_len(tuned)
-        if read_len:
-            docs = [head_tail(d, read_len) for d in docs]
+        docs = head_tails(docs, self._train_max_len(tuned))
         with seeded(seed, device):
             module = self._classifier_module(tuned, targets.n_out)
             self._contrastive_stage(module, docs, targets, tuned, seed, device)
@@ -499,8 +496,7 @@ class ULMFiTBase(BaseEstimator):
         docs = read_in_direction(encode_texts(encoder.tokenizer, texts), encoder.direction)
         if lr_range:
             params = dict(self._lm_params(encoder), epochs=1)
-            read_len = self._train_max_len(encoder)
-            lm_docs = [head_tail(d, read_len) for d in docs] if read_len else docs
+            lm_docs = head_tails(docs, self._train_max_len(encoder))
             lm_state, lm_history = finetune_encoder(encoder, lm_docs, seed=seed, device=device,
                                                     verbose=self.verbose, lr_range=lr_range,
                                                     **params)

@@ -163,6 +163,12 @@ def head_tail(doc, length, head=0.25):
     return np.concatenate([doc[:first], doc[len(doc) - (length - first):]]).astype(doc.dtype)
 
 
+def head_tails(docs, length):
+    """Every document of ``docs`` cut by :func:`head_tail` to ``length`` tokens
+    (None: ``docs`` as they are)."""
+    return docs if not length else [head_tail(d, length) for d in docs]
+
+
 def training_batch_count(n_docs, batch_size):
     """Batches of a training pass over ``n_docs`` documents.
 
