@@ -382,11 +382,13 @@ def numbers(curve_rows, abl_rows, schedule_rows, budget_rows, speed_rows, scalin
         stage = f"{r['stage']}s" if r.get("sampled_softmax") else r["stage"]
         v.update({f"step:{r['n']}:{stage}:{k}": (f"{x:.0f}" if isinstance(x, float) else str(x))
                   for k, x in r.items() if not isinstance(x, dict)})
-    for key, stats in small_n_stats(small_rows).items():
-        v.update({f"small:{key}:{k}": x for k, x in stats.items()})
-    for commit in ulmfit_commits(small_rows):
-        for key, stats in small_n_stats(small_rows, commit).items():
-            v.update({f"small@{commit}:{key}:{k}": x for k, x in stats.items()})
+    for method in ulmfit_methods(small_rows):  # small:DS:N:KEY is the AWD-LSTM's,
+        tag = "" if method == "ulmfit" else f"[{_encoder(method)}]"  # small[minilm-l6]:...
+        for key, stats in small_n_stats(small_rows, method=method).items():
+            v.update({f"small{tag}:{key}:{k}": x for k, x in stats.items()})
+        for commit in ulmfit_commits(small_rows, method):
+            for key, stats in small_n_stats(small_rows, commit, method).items():
+                v.update({f"small{tag}@{commit}:{key}:{k}": x for k, x in stats.items()})
     for key, stats in small_n_setting_stats(small_val_rows).items():
         if "@" in key:  # smallset@COMMIT:DS:N:SETTING:KEY
             head, commit = key.split("@")
@@ -573,20 +575,23 @@ def step_memory(rows):
     return "\n".join(out)
 
 
-def small_n_stats(rows, commit=None):
-    """"DS:N" -> ULMFiT's errors over the seeds of package ``commit`` (default: the
-    newest row's), against TF-IDF's on the same samples: formatted mean, sd, worst,
-    best, tfidf, wins, seeds, and the per-seed list ``by_seed``."""
-    if not rows:
+def small_n_stats(rows, commit=None, method="ulmfit"):
+    """"DS:N" -> ``method``'s errors (``ulmfit``: the AWD-LSTM; ``ulmfit:minilm-l6``,
+    ...) over the seeds of package ``commit`` (default: the newest of its rows),
+    against TF-IDF's on the same samples: formatted mean, sd, worst, best, tfidf,
+    wins, seeds, and the per-seed list ``by_seed``."""
+    rows = [r for r in rows if r["method"] in (method, "tfidf_logreg")]
+    ours = [r for r in rows if r["method"] == method]
+    if not ours:
         return {}
-    commit = commit or rows[-1].get("git_commit")
+    commit = commit or ours[-1].get("git_commit")
     by = defaultdict(dict)
     for r in rows:
         if r.get("git_commit") == commit or r["method"] == "tfidf_logreg":
-            by[(r["dataset"], r["n"], r["method"].split(":")[0])][r["seed"]] = r["error"]
+            by[(r["dataset"], r["n"], r["method"])][r["seed"]] = r["error"]
     out = {}
     for ds, n in sorted({(d, n) for d, n, _ in by}):
-        u, t = by.get((ds, n, "ulmfit"), {}), by.get((ds, n, "tfidf_logreg"), {})
+        u, t = by.get((ds, n, method), {}), by.get((ds, n, "tfidf_logreg"), {})
         if not u:
             continue
         e = np.array([u[k] for k in sorted(u)])
@@ -601,25 +606,37 @@ def small_n_stats(rows, commit=None):
     return out
 
 
-def ulmfit_commits(rows):
-    """The package commits of the ULMFiT rows, oldest first."""
-    return list(dict.fromkeys(r.get("git_commit") for r in rows if r["method"] != "tfidf_logreg"))
+def ulmfit_methods(rows):
+    """The ULMFiT methods of ``rows`` (one an encoder: ``ulmfit`` is the AWD-LSTM's)."""
+    return list(dict.fromkeys(r["method"] for r in rows if r["method"].startswith("ulmfit")))
+
+
+def ulmfit_commits(rows, method="ulmfit"):
+    """The package commits of ``method``'s rows, oldest first."""
+    return list(dict.fromkeys(r.get("git_commit") for r in rows if r["method"] == method))
+
+
+def _encoder(method):
+    """The encoder a ULMFiT method's rows name (``ulmfit`` alone: the AWD-LSTM)."""
+    return method.split(":", 1)[1] if ":" in method else "awd-lstm"
 
 
 def small_n(rows):
     """ULMFiT against TF-IDF on the same 100-example samples of many seeds, per
-    package commit: does every seed train?"""
+    encoder and package commit: does every seed train?"""
     if not rows:
         return "No small-n results yet (run `benchmarks/learning_curve.py --n 100 --seeds ...`)."
-    out = ["| dataset | n | package | seeds | ULMFiT: mean ± sd | ULMFiT: worst / best seed | "
-           "TF-IDF: mean | seeds where ULMFiT wins | ULMFiT errors by seed |",
-           "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for commit in ulmfit_commits(rows):
-        for key, x in small_n_stats(rows, commit).items():
-            ds, n = key.split(":")
-            out.append(f"| {ds} | {n} | {commit} | {x['seeds']} | {x['mean']} ± {x['sd']} | "
-                       f"{x['worst']} / {x['best']} | {x['tfidf']} | {x['wins']} of {x['paired']} | "
-                       f"{x['by_seed']} |")
+    out = ["| dataset | n | encoder | package | seeds | ULMFiT: mean ± sd | "
+           "ULMFiT: worst / best seed | TF-IDF: mean | seeds where ULMFiT wins | "
+           "ULMFiT errors by seed |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for method in ulmfit_methods(rows):
+        for commit in ulmfit_commits(rows, method):
+            for key, x in small_n_stats(rows, commit, method).items():
+                ds, n = key.split(":")
+                out.append(f"| {ds} | {n} | {_encoder(method)} | {commit} | {x['seeds']} | "
+                           f"{x['mean']} ± {x['sd']} | {x['worst']} / {x['best']} | "
+                           f"{x['tfidf']} | {x['wins']} of {x['paired']} | {x['by_seed']} |")
     m = rows[-1].get("machine", {})
     out += ["", f"{m.get('cpu', '')}; the newest command: `{rows[-1].get('command', '')}`."]
     return "\n".join(out)

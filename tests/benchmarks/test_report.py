@@ -260,14 +260,22 @@ def test_small_n_table_counts_the_seeds_where_ulmfit_wins(report):
                     git_commit=commit, machine={"cpu": "c"}, command="cmd")
     rows = [run("ulmfit", 0, 0.9, "old"),  # an older commit's run: its own row and slots
             run("ulmfit", 0, 0.30), run("tfidf_logreg", 0, 0.40),
-            run("ulmfit", 1, 0.50), run("tfidf_logreg", 1, 0.40)]
+            run("ulmfit", 1, 0.50), run("tfidf_logreg", 1, 0.40),
+            # a second encoder's runs, newer: they keep their own rows and slots
+            run("ulmfit:minilm-l6", 0, 0.10, "c2"), run("ulmfit:minilm-l6", 1, 0.60, "c2")]
     text = report.small_n(rows)
-    assert "| trec6 | 100 | c1 | 2 | 40.0 % ± 10.0 | 50.0 % / 30.0 % | 40.0 % | 1 of 2 | 30.0 / 50.0 |" in text
-    assert "| trec6 | 100 | old | 1 | 90.0 % ± 0.0 | 90.0 % / 90.0 % | 40.0 % | 0 of 1 | 90.0 |" in text
+    assert ("| trec6 | 100 | awd-lstm | c1 | 2 | 40.0 % ± 10.0 | 50.0 % / 30.0 % | 40.0 % | "
+            "1 of 2 | 30.0 / 50.0 |") in text
+    assert ("| trec6 | 100 | awd-lstm | old | 1 | 90.0 % ± 0.0 | 90.0 % / 90.0 % | 40.0 % | "
+            "0 of 1 | 90.0 |") in text
+    assert ("| trec6 | 100 | minilm-l6 | c2 | 2 | 35.0 % ± 25.0 | 60.0 % / 10.0 % | 40.0 % | "
+            "1 of 2 | 10.0 / 60.0 |") in text
     assert "No small-n results" in report.small_n([])
     values = report.numbers([], [], [], [], [], [], small_rows=rows)
     assert values["small:trec6:100:wins"] == "1" and values["small:trec6:100:worst"] == "50.0 %"
     assert values["small@old:trec6:100:mean"] == "90.0 %" and values["small@c1:trec6:100:seeds"] == "2"
+    assert values["small[minilm-l6]:trec6:100:mean"] == "35.0 %"
+    assert values["small[minilm-l6]@c2:trec6:100:worst"] == "60.0 %"
 
 
 def test_small_n_settings_give_spread_and_worst_seed(report):
