@@ -25,7 +25,7 @@ from common import FILES, ROOT, SHARED, append_result, done_keys, git_commit, lo
 from sklearn.model_selection import train_test_split
 
 from ulmfit_sklearn import ULMFiTClassifier, _base
-from ulmfit_sklearn.baselines import embedding_logreg
+from ulmfit_sklearn.baselines import FineTuneClassifier, embedding_logreg
 from ulmfit_sklearn.encoders import load_encoder
 from ulmfit_sklearn.families import bert as bert_family
 from ulmfit_sklearn.transformer import BertClassifier
@@ -66,6 +66,12 @@ SETTINGS = {
     "frozen_logreg": None,
 }
 
+#: The settings that are not ULMFiTClassifier: each a baseline of (pretrained, seed).
+BASELINES = {
+    "frozen_logreg": lambda pretrained, seed: embedding_logreg(pretrained),
+    "b_plain": lambda pretrained, seed: FineTuneClassifier(pretrained, random_state=seed),
+}
+
 #: The paper's ablations (its tables 6 and 7) for a BERT encoder (issue 31), each one
 #: change from the estimator's defaults (stage 2 on the masked LM, gradual unfreezing
 #: [1, 1, 1, 2] with each stage's peak halving and the last at lr / 20, lr 1e-3,
@@ -96,6 +102,9 @@ BERT_ABLATIONS = {
     "b_noattn_floordocs2k": {"attention_dropout": False, "floor_docs": 2048},
     "b_floordocs0": {"floor_docs": 0},  # the defaults since 24f39c3 without their floor
     "b_g1116": {"unfreeze_epochs": [1, 1, 1, 6]},
+    # four epochs of the last stage at every n (the plain fine-tune's four epochs of
+    # every layer; no floor, as with any given schedule)
+    "b_g1114": {"unfreeze_epochs": [1, 1, 1, 4]},
     "b_bs8": {"batch_size": 8},
     "b_bs16": {"batch_size": 16},
     "b_bs32": {"batch_size": 32},
@@ -122,6 +131,9 @@ BERT_ABLATIONS = {
     "b_pairs8k_lr5e-4": {"contrastive_pairs": 8000, "lr": 5e-4},
     # the two best of n = 100's first seeds together
     "b_pairs4k_floor256": {"contrastive_pairs": 4000, "floor": 256},
+    # not ULMFiT: the plain fine-tune of learning_curve.py's finetune_plain (its
+    # defaults), on the same validation splits
+    "b_plain": None,
 }
 SETTINGS.update(BERT_ABLATIONS)
 
@@ -180,8 +192,8 @@ def main():
                         if (ds, n, seed, name, 0, commit, enc_sha) in done:
                             continue
                         t0 = time.perf_counter()
-                        if SETTINGS[name] is None:
-                            clf = embedding_logreg(a.pretrained).fit(Xtr, ytr)
+                        if name in BASELINES:
+                            clf = BASELINES[name](a.pretrained, seed).fit(Xtr, ytr)
                         else:
                             params = dict(SETTINGS[name])
                             with bert_settings(params):
