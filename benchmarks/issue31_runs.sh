@@ -78,5 +78,16 @@ case "$1" in
       agnews) $S --datasets agnews --n 500 ;;
       *) $S --datasets sst2 --n 1000 500; $S --datasets agnews --n 500 ;;
     esac ;;
-  *) echo "usage: $0 plain|setfit|setfit20|ablate|pairs|curves|imdbval|floor|ablate500" >&2; exit 2 ;;
+  steps)
+    # ablate500's first seeds: more steps of the last stage close the gap (b_floor256,
+    # b_full_lr1e-4); the step floor in batches of at most 16, and TREC-6 for both
+    S="$PY schedule.py --pretrained minilm-l6 --seeds 0 1 2 --out $OUT_DIR/schedule.jsonl"
+    case "$2" in
+      a) $S --datasets sst2 --n 1000 --settings b_bs16_floor256
+         $S --datasets sst2 --n 500 --settings b_default b_plain b_floor256 b_bs16_floor256 b_full_lr1e-4
+         $S --datasets trec6 --n 1000 --settings b_default b_plain b_floor256 b_bs16_floor256 ;;
+      b) $S --datasets agnews --n 500 --settings b_bs16_floor256
+         $S --datasets trec6 --n 500 --settings b_default b_plain b_floor256 b_bs16_floor256 ;;
+    esac ;;
+  *) echo "usage: $0 plain|setfit|setfit20|ablate|pairs|curves|imdbval|floor|ablate500|steps" >&2; exit 2 ;;
 esac

@@ -97,6 +97,8 @@ BERT_ABLATIONS = {
     # optimizer steps of the last stage at small n (a floor, as the AWD-LSTM's), or epochs
     "b_floor64": {"floor": 64},
     "b_floor256": {"floor": 256},
+    # 256 steps of at most 16 documents (half the tokens of b_floor256 at n = 1,000)
+    "b_bs16_floor256": {"batch_size": 16, "floor": 256},
     # a floor in documents read (2,048: 256 steps of 8 at n = 100, none at n = 1,000)
     "b_floordocs2k": {"floor_docs": 2048},
     "b_noattn_floordocs2k": {"attention_dropout": False, "floor_docs": 2048},
