@@ -83,7 +83,7 @@ case "$1" in
     # b_full_lr1e-4); the step floor in batches of at most 16, and TREC-6 for both
     S="$PY schedule.py --pretrained minilm-l6 --seeds 0 1 2 --out $OUT_DIR/schedule.jsonl"
     case "$2" in
-      a) $S --datasets sst2 --n 1000 --settings b_bs16_floor256
+      a) $S --datasets sst2 --n 1000 --settings b_bs16_floor256 b_lr2e-3
          $S --datasets sst2 --n 500 --settings b_default b_plain b_floor256 b_bs16_floor256 b_full_lr1e-4
          $S --datasets trec6 --n 1000 --settings b_default b_plain b_floor256 b_bs16_floor256 ;;
       b) $S --datasets agnews --n 500 --settings b_bs16_floor256

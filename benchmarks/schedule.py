@@ -87,6 +87,7 @@ BERT_ABLATIONS = {
     "b_lr1e-4": {"lr": 1e-4},
     "b_lr3e-4": {"lr": 3e-4},
     "b_lr3e-3": {"lr": 3e-3},
+    "b_lr2e-3": {"lr": 2e-3},  # the last stage at 1e-4 (b_full_lr1e-4's rate)
     # discriminative rates: the paper's factor, and about BERT practice's 0.9 per block
     # (two blocks a group)
     "b_decay2.6": {"lr_decay": 2.6},
