@@ -226,6 +226,14 @@ def _schedule_run(r):
     return r.get("git_commit"), r.get("encoder")
 
 
+#: The settings of schedule.py that are not ULMFiTClassifier (their rows have no params).
+SCHEDULE_BASELINES = {
+    "frozen_logreg": "the encoder frozen, its features into LogisticRegressionCV",
+    "b_plain": "not ULMFiT: the encoder fine-tuned the standard way (FineTuneClassifier's "
+               "defaults: every layer at 5e-5, a linear head at 1e-3, 4 epochs of 16)",
+}
+
+
 def schedule(rows):
     """Validation error of each stage-3 setting (benchmarks/schedule.py): one table per
     package commit and encoder, newest first (a setting's effect is only compared
@@ -241,8 +249,7 @@ def schedule(rows):
                 variants_table(these, [m for m in order if any(r["method"] == m for r in these)],
                                "validation error"), ""]
     params = {r["method"]: r["params"] for r in rows}
-    legend = "; ".join(f"`{m}`: " + ("the encoder frozen, its features into LogisticRegressionCV"
-                                     if params[m] is None else
+    legend = "; ".join(f"`{m}`: " + (SCHEDULE_BASELINES[m] if params[m] is None else
                                      ", ".join(f"{k}={v}" for k, v in params[m].items()) or "defaults")
                        for m in order)
     return "\n".join(out) + "\nSettings (changes to the defaults of the run's commit): " + legend + "."

@@ -116,6 +116,13 @@ def test_schedule_table_lists_settings(report):
     assert "No schedule search" in report.schedule([])
 
 
+def test_schedule_legend_names_each_baseline_setting(report):
+    rows = [row("frozen_logreg", 0.3, params=None), row("b_plain", 0.2, params=None)]
+    text = report.schedule(rows)
+    assert "`frozen_logreg`: the encoder frozen" in text
+    assert "`b_plain`: not ULMFiT: the encoder fine-tuned the standard way" in text
+
+
 def test_commentary_numbers_come_from_the_rows(report):
     curves = [row("ulmfit", 0.9, commit="old", n=500), row("ulmfit", 0.20), row("ulmfit", 0.30, seed=1),
               row("ulmfit", 0.4, unlabeled=5000)]  # rows in the order they were appended
