@@ -88,6 +88,10 @@ case "$1" in
          $S --datasets trec6 --n 1000 --settings b_default b_plain b_floor256 b_bs16_floor256 ;;
       b) $S --datasets agnews --n 500 --settings b_bs16_floor256
          $S --datasets trec6 --n 500 --settings b_default b_plain b_floor256 b_bs16_floor256 ;;
+      # long texts: its cost and error at n = 1,000 (the defaults there are
+      # b_noattn_train256 of package 5de6f12: the floor does not bind at n = 1,000)
+      imdb) $PY schedule.py --pretrained minilm-l6 --seeds $3 --out $OUT_DIR/schedule.jsonl \
+              --datasets imdb --n 1000 --settings b_bs16_floor256 ;;
     esac ;;
   lr2e-3)
     # the gradual schedule at twice the rate (its last stage at 1e-4, b_full_lr1e-4's
