@@ -90,6 +90,9 @@ case "$1" in
          $S --datasets trec6 --n 500 --settings b_default b_plain b_floor256 b_bs16_floor256 ;;
       # long texts: its cost and error at n = 1,000 (the defaults there are
       # b_noattn_train256 of package 5de6f12: the floor does not bind at n = 1,000)
+      # AG News at n = 1,000 (seed 0 first)
+      agnews1000) $PY schedule.py --pretrained minilm-l6 --seeds ${3:-0} --out $OUT_DIR/schedule.jsonl \
+              --datasets agnews --n 1000 --settings b_default b_bs16_floor256 b_floor256 b_plain ;;
       imdb) $PY schedule.py --pretrained minilm-l6 --seeds $3 --out $OUT_DIR/schedule.jsonl \
               --datasets imdb --n 1000 --settings b_bs16_floor256 ;;
     esac ;;
