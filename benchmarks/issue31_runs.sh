@@ -20,6 +20,10 @@
 #             full fine-tuning, batch size, the last stage's length, stage 2; the
 #             defaults since 24f39c3 (run from HEAD; b_default gives the pairs); a
 #             second argument sst2 or agnews runs one of the two jobs
+#   steps     the last stage's step floor (b_floor256, b_bs16_floor256) where ablate500
+#             found more steps help; a second argument a|b (two jobs), agnews1000
+#             [SEED] or imdb SEED
+#   lr2e-3    the gradual schedule at 2e-3 (the last stage at 1e-4); a|b (not run yet)
 set -e
 cd "$(dirname "$0")"
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TQDM_DISABLE=1
@@ -88,11 +92,11 @@ case "$1" in
          $S --datasets trec6 --n 1000 --settings b_default b_plain b_floor256 b_bs16_floor256 ;;
       b) $S --datasets agnews --n 500 --settings b_bs16_floor256
          $S --datasets trec6 --n 500 --settings b_default b_plain b_floor256 b_bs16_floor256 ;;
-      # long texts: its cost and error at n = 1,000 (the defaults there are
-      # b_noattn_train256 of package 5de6f12: the floor does not bind at n = 1,000)
       # AG News at n = 1,000 (seed 0 first)
       agnews1000) $PY schedule.py --pretrained minilm-l6 --seeds ${3:-0} --out $OUT_DIR/schedule.jsonl \
               --datasets agnews --n 1000 --settings b_default b_bs16_floor256 b_floor256 b_plain ;;
+      # long texts: its cost and error at n = 1,000 (the defaults there are
+      # b_noattn_train256 of package 5de6f12: the floor does not bind at n = 1,000)
       imdb) $PY schedule.py --pretrained minilm-l6 --seeds $3 --out $OUT_DIR/schedule.jsonl \
               --datasets imdb --n 1000 --settings b_bs16_floor256 ;;
     esac ;;

@@ -62,14 +62,6 @@ SETTINGS = {
     # stage 2 of a BERT with a masked-LM head (``ulmfit-sklearn mlm-head``)
     "bert_stage2": {"lm_epochs": 1, "lr": 1e-3},
     "bert_stage2_lm3e-4": {"lm_epochs": 1, "lm_lr": 3e-4, "lr": 1e-3},
-    # not ULMFiT: the encoder frozen, its pooled features into LogisticRegressionCV
-    "frozen_logreg": None,
-}
-
-#: The settings that are not ULMFiTClassifier: each a baseline of (pretrained, seed).
-BASELINES = {
-    "frozen_logreg": lambda pretrained, seed: embedding_logreg(pretrained),
-    "b_plain": lambda pretrained, seed: FineTuneClassifier(pretrained, random_state=seed),
 }
 
 #: The paper's ablations (its tables 6 and 7) for a BERT encoder (issue 31), each one
@@ -134,11 +126,17 @@ BERT_ABLATIONS = {
     "b_pairs8k_lr5e-4": {"contrastive_pairs": 8000, "lr": 5e-4},
     # the two best of n = 100's first seeds together
     "b_pairs4k_floor256": {"contrastive_pairs": 4000, "floor": 256},
-    # not ULMFiT: the plain fine-tune of learning_curve.py's finetune_plain (its
-    # defaults), on the same validation splits
-    "b_plain": None,
 }
 SETTINGS.update(BERT_ABLATIONS)
+
+#: The settings that are not ULMFiTClassifier, each a baseline of (pretrained, seed)
+#: (their rows record no params): the encoder frozen, its pooled features into
+#: LogisticRegressionCV; the plain fine-tune of learning_curve.py's finetune_plain.
+BASELINES = {
+    "frozen_logreg": lambda pretrained, seed: embedding_logreg(pretrained),
+    "b_plain": lambda pretrained, seed: FineTuneClassifier(pretrained, random_state=seed),
+}
+SETTINGS.update(dict.fromkeys(BASELINES))
 
 
 #: Settings that are not estimator parameters, and the BERT family attribute each
